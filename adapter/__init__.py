@@ -1,0 +1,1 @@
+"""Prometheus to metric values: rules, naming, PromQL, the engine and the Provider."""

@@ -1,0 +1,331 @@
+"""The cluster's objects, indexed: label selector -> object names without an API call each.
+
+prometheus-adapter lists objects through the API on every selector request. Surge keeps a
+list+watch index per resource instead (`serve`), or lists once (`query`), or reads a
+file of objects (`--objects`, offline). All answer in Kubernetes' list order:
+namespace, then name, as etcd returns keys.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import yaml
+
+from adapter.resources import BUILTIN, APIResource, ResourceMapper, guess_plural
+from apiservice.errors import InternalError, ServiceUnavailable
+from apiservice.selectors import Selector
+
+log = logging.getLogger(__name__)
+
+_META_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
+_META_ONE = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json"
+
+
+class ObjectsFileError(ValueError):
+    """An --objects file that cannot be used; the message is one line naming the problem."""
+
+
+@dataclass(frozen=True)
+class ObjectMeta:
+    namespace: str
+    name: str
+    labels: dict[str, str]
+
+
+class ObjectIndex(Protocol):
+    """What the provider needs from the cluster: its resources and selector listings."""
+
+    mapper: ResourceMapper
+
+    async def list_names(self, res: APIResource, namespace: str, selector: Selector) -> list[str]:
+        """Names of the objects of `res` matching `selector` (in `namespace` if not empty)."""
+        ...
+
+    def ready(self) -> bool: ...
+
+    async def close(self) -> None: ...
+
+
+def _meta(obj: Any) -> ObjectMeta:
+    meta = obj.get("metadata") or {}
+    return ObjectMeta(meta.get("namespace") or "", meta.get("name") or "", meta.get("labels") or {})
+
+
+def _select(
+    objects: Iterable[ObjectMeta], namespace: str, selector: Selector, namespaced: bool
+) -> list[str]:
+    hits = [
+        o
+        for o in objects
+        if (not namespaced or not namespace or o.namespace == namespace)
+        and selector.matches(o.labels)
+    ]
+    return [o.name for o in sorted(hits, key=lambda o: (o.namespace, o.name))]
+
+
+class StaticObjects:
+    """Objects from a YAML file: a sequence, a `kind: List`, or several documents."""
+
+    def __init__(self, objects: list[dict[str, Any]]) -> None:
+        resources: list[APIResource] = []
+        self._objects: dict[APIResource, list[ObjectMeta]] = {}
+        namespaces: dict[str, ObjectMeta] = {}
+        for obj in objects:
+            res = _resource_of(obj)
+            if res not in resources:
+                resources.append(res)
+            meta = _meta(obj)
+            if res.resource == "namespaces" and not res.group:
+                namespaces[meta.name] = meta
+            else:
+                self._objects.setdefault(res, []).append(meta)
+                if meta.namespace:
+                    namespaces.setdefault(meta.namespace, ObjectMeta("", meta.namespace, {}))
+        ns_res = next(r for r in BUILTIN if r.resource == "namespaces")
+        if ns_res not in resources:
+            resources.append(ns_res)
+        self._objects[ns_res] = list(namespaces.values())
+        self.mapper = ResourceMapper(resources)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> StaticObjects:
+        try:
+            docs = list(yaml.safe_load_all(Path(path).read_text()))
+        except OSError as err:
+            raise ObjectsFileError(f"{path}: cannot read objects file: {err.strerror}") from None
+        except yaml.YAMLError as err:
+            raise ObjectsFileError(f"{path}: not valid YAML: {str(err).splitlines()[0]}") from None
+        objects: list[dict[str, Any]] = []
+        for doc in docs:
+            if doc is None:
+                continue
+            if isinstance(doc, dict) and isinstance(doc.get("items"), list):
+                doc = doc["items"]
+            for obj in doc if isinstance(doc, list) else [doc]:
+                if not isinstance(obj, dict) or not obj.get("kind") or not obj.get("apiVersion"):
+                    raise ObjectsFileError(
+                        f"{path}: every object needs apiVersion, kind and metadata.name"
+                    )
+                if not isinstance(obj.get("metadata"), dict) or not obj["metadata"].get("name"):
+                    raise ObjectsFileError(f"{path}: a {obj['kind']} has no metadata.name")
+                objects.append(obj)
+        return cls(objects)
+
+    async def list_names(self, res: APIResource, namespace: str, selector: Selector) -> list[str]:
+        return _select(self._objects.get(res, ()), namespace, selector, res.namespaced)
+
+    def ready(self) -> bool:
+        return True
+
+    async def close(self) -> None:
+        return None
+
+
+def _resource_of(obj: dict[str, Any]) -> APIResource:
+    api_version, kind = obj["apiVersion"], obj["kind"]
+    known = ResourceMapper(BUILTIN).by_kind(api_version, kind)
+    if known:
+        return known
+    group, _, version = api_version.rpartition("/")
+    namespaced = bool((obj.get("metadata") or {}).get("namespace"))
+    return APIResource(group, version, guess_plural(kind), kind.lower(), kind, namespaced)
+
+
+def _collection_path(res: APIResource, namespace: str = "") -> str:
+    base = f"/apis/{res.group}/{res.version}" if res.group else f"/api/{res.version}"
+    if namespace and res.namespaced:
+        base += f"/namespaces/{namespace}"
+    return f"{base}/{res.resource}"
+
+
+class KubeAPI:
+    """Raw JSON calls through kubernetes-asyncio's ApiClient (auth and TLS from kubeconfig)."""
+
+    def __init__(self, api_client: Any) -> None:
+        self.client = api_client
+
+    async def _request(
+        self, path: str, params: dict[str, str], accept: str, limit_s: float | None
+    ) -> Any:
+        return await self.client.call_api(
+            path,
+            "GET",
+            query_params=list(params.items()),
+            header_params={"Accept": accept},
+            auth_settings=["BearerToken"],
+            _preload_content=False,
+            _request_timeout=limit_s,
+        )
+
+    async def get(
+        self, path: str, params: dict[str, str] | None = None, accept: str = "application/json"
+    ) -> Any:
+        from kubernetes_asyncio.client.exceptions import ApiException
+
+        try:
+            resp = await self._request(path, params or {}, accept, 30)
+            return json.loads(await resp.read())
+        except ApiException as err:
+            raise InternalError(
+                f"Kubernetes API answered {err.status} for {path}: {err.reason}"
+            ) from None
+        except (OSError, TimeoutError, ValueError) as err:
+            raise ServiceUnavailable(f"Kubernetes API unreachable ({path}): {err}") from None
+
+    async def watch(self, path: str, params: dict[str, str]):  # type: ignore[no-untyped-def]
+        """Yield watch events (dicts) until the server ends the stream."""
+        resp = await self._request(
+            path, {**params, "watch": "true"}, _META_ONE, int(params["timeoutSeconds"]) + 30
+        )
+        try:
+            while True:
+                line = await resp.content.readline()
+                if not line:
+                    return
+                if line.strip():
+                    yield json.loads(line)
+        finally:
+            resp.release()
+
+    async def discover(self) -> ResourceMapper:
+        """The RESTMapper from discovery: core first, then groups in the server's order."""
+        core = await self.get("/api/v1")
+        resources = _parse_resource_list(core, "", "v1")
+        groups = (await self.get("/apis")).get("groups", [])
+        wanted = [(g["name"], g["preferredVersion"]["version"]) for g in groups]
+        lists = await asyncio.gather(
+            *(self.get(f"/apis/{g}/{v}") for g, v in wanted), return_exceptions=True
+        )
+        for (group, version), listing in zip(wanted, lists, strict=True):
+            if isinstance(listing, BaseException):
+                log.warning("discovery of %s/%s failed: %s", group, version, listing)
+                continue
+            resources += _parse_resource_list(listing, group, version)
+        return ResourceMapper(resources)
+
+
+def _parse_resource_list(listing: Any, group: str, version: str) -> list[APIResource]:
+    out = []
+    for r in listing.get("resources", []):
+        name = r.get("name", "")
+        if not name or "/" in name:
+            continue
+        out.append(
+            APIResource(
+                group,
+                version,
+                name,
+                r.get("singularName") or r.get("kind", "").lower(),
+                r.get("kind", ""),
+                bool(r.get("namespaced")),
+                tuple(r.get("shortNames") or ()),
+            )
+        )
+    return out
+
+
+class ClusterObjects:
+    """Objects from the Kubernetes API: one list+watch per resource asked for, or one list."""
+
+    def __init__(self, api: KubeAPI, mapper: ResourceMapper, *, watch: bool) -> None:
+        self.api = api
+        self.mapper = mapper
+        self.watch = watch
+        self._informers: dict[APIResource, _Informer] = {}
+
+    async def list_names(self, res: APIResource, namespace: str, selector: Selector) -> list[str]:
+        if not self.watch:
+            params = {"labelSelector": str(selector)} if not selector.empty else {}
+            body = await self.api.get(_collection_path(res, namespace), params, _META_LIST)
+            return _select((_meta(i) for i in body.get("items") or []), "", selector, False)
+        informer = self._informers.get(res)
+        if informer is None:
+            informer = self._informers[res] = _Informer(self.api, res)
+        await informer.synced()
+        return _select(informer.store.values(), namespace, selector, res.namespaced)
+
+    def ready(self) -> bool:
+        return all(i.healthy for i in self._informers.values())
+
+    async def close(self) -> None:
+        for informer in self._informers.values():
+            await informer.stop()
+
+
+class _Informer:
+    """List, then watch from the list's resourceVersion; relist on expiry; keep serving."""
+
+    WATCH_TIMEOUT_S = 300
+    RETRY_S = 2.0
+
+    def __init__(self, api: KubeAPI, res: APIResource) -> None:
+        self.api = api
+        self.res = res
+        self.store: dict[tuple[str, str], ObjectMeta] = {}
+        self.healthy = False
+        self._synced = asyncio.Event()
+        self._tried = asyncio.Event()
+        self._error: Exception | None = None
+        self._task = asyncio.create_task(self._run(), name=f"informer-{res.resource}")
+
+    async def synced(self) -> None:
+        """Wait for the first list; if it failed, say so (the informer keeps retrying)."""
+        await self._tried.wait()
+        if not self._synced.is_set():
+            raise self._error or ServiceUnavailable(f"cannot list {self.res.resource}")
+
+    async def _list(self) -> str:
+        body = await self.api.get(_collection_path(self.res), {}, _META_LIST)
+        self.store = {(m.namespace, m.name): m for m in map(_meta, body.get("items") or [])}
+        self._synced.set()
+        self._tried.set()
+        self.healthy = True
+        return str((body.get("metadata") or {}).get("resourceVersion", ""))
+
+    async def _run(self) -> None:
+        version = ""
+        while True:
+            try:
+                if not version:
+                    version = await self._list()
+                params = {
+                    "resourceVersion": version,
+                    "timeoutSeconds": str(self.WATCH_TIMEOUT_S),
+                    "allowWatchBookmarks": "true",
+                }
+                async for event in self.api.watch(_collection_path(self.res), params):
+                    version = self._apply(event, version)
+            except asyncio.CancelledError:
+                raise
+            except Exception as err:  # keep serving the last index, retry
+                self.healthy = False
+                self._error = ServiceUnavailable(
+                    f"cannot list {self.res.resource} from the Kubernetes API: {err}"
+                )
+                self._tried.set()
+                log.warning("watch of %s failed, retrying: %s", self.res.resource, err)
+                version = ""
+                await asyncio.sleep(self.RETRY_S)
+
+    def _apply(self, event: dict[str, Any], version: str) -> str:
+        kind, obj = event.get("type"), event.get("object") or {}
+        if kind == "ERROR":
+            return ""  # 410 Gone and friends: relist
+        meta = _meta(obj)
+        if kind in ("ADDED", "MODIFIED"):
+            self.store[(meta.namespace, meta.name)] = meta
+        elif kind == "DELETED":
+            self.store.pop((meta.namespace, meta.name), None)
+        self.healthy = True
+        return str((obj.get("metadata") or {}).get("resourceVersion") or version)
+
+    async def stop(self) -> None:
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)

@@ -1,0 +1,194 @@
+"""Async client for Prometheus' HTTP API: the only way Surge talks to its backend.
+
+Works with anything that speaks the API (Prometheus, Thanos, Mimir/Cortex with
+`X-Scope-OrgID`, VictoriaMetrics). Errors are split the way an HPA needs them: the
+backend *answered* no (500, as prometheus-adapter) or could not answer (503: hold scale).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import math
+import ssl
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from apiservice.errors import APIError, ServiceUnavailable
+
+
+class BackendError(APIError):
+    """Prometheus answered with an error (bad query, execution error): 500, as PA."""
+
+
+class BackendUnavailable(ServiceUnavailable):
+    """Prometheus was unreachable, timed out or overloaded: 503, so the HPA holds."""
+
+
+@dataclass(frozen=True)
+class Sample:
+    labels: Mapping[str, str]
+    value: float
+    timestamp: float
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    result_type: str  # "vector" or "scalar" ("matrix"/"string" are refused by callers)
+    samples: tuple[Sample, ...]
+
+
+@dataclass
+class PrometheusSettings:
+    url: str
+    timeout_s: float = 10.0
+    bearer_token_file: str | None = None
+    username: str | None = None
+    password: str | None = None
+    ca_file: str | None = None
+    insecure_skip_verify: bool = False
+    client_cert_file: str | None = None
+    client_key_file: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    verb: str = "auto"  # GET, POST, or auto: POST once the query is long
+    post_above_bytes: int = 2048
+
+
+def parse_value(text: str) -> float:
+    """Prometheus encodes sample values as strings, including NaN and +Inf."""
+    return float(text)
+
+
+def decode_query(body: Any) -> QueryResult:
+    """Decode `data` of a /api/v1/query answer; malformed bodies are backend errors."""
+    try:
+        data = body["data"]
+        kind = data["resultType"]
+        raw = data["result"]
+        if kind == "vector":
+            samples = tuple(
+                Sample(dict(item["metric"]), parse_value(item["value"][1]), float(item["value"][0]))
+                for item in raw
+            )
+        elif kind == "scalar":
+            samples = (Sample({}, parse_value(raw[1]), float(raw[0])),)
+        else:
+            samples = ()
+        return QueryResult(kind, samples)
+    except (KeyError, IndexError, TypeError, ValueError) as err:
+        raise BackendError(f"unable to decode the answer from Prometheus: {err!r}") from None
+
+
+class PrometheusClient:
+    """One aiohttp session, reused; every call bounded by the timeout."""
+
+    _TOKEN_TTL_S = 60.0
+
+    def __init__(self, settings: PrometheusSettings) -> None:
+        self.settings = settings
+        self.base = settings.url.rstrip("/")
+        self._session: aiohttp.ClientSession | None = None
+        self._token: str | None = None
+        self._token_read_at = -math.inf
+
+    def _ssl(self) -> ssl.SSLContext | bool:
+        s = self.settings
+        if not self.base.startswith("https"):
+            return True
+        if s.insecure_skip_verify:
+            return False
+        ctx = ssl.create_default_context(cafile=s.ca_file)
+        if s.client_cert_file:
+            ctx.load_cert_chain(s.client_cert_file, s.client_key_file)
+        return ctx
+
+    def _session_now(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(ssl=self._ssl(), limit=64)
+            self._session = aiohttp.ClientSession(
+                connector=connector, timeout=aiohttp.ClientTimeout(total=self.settings.timeout_s)
+            )
+        return self._session
+
+    async def _headers(self) -> dict[str, str]:
+        s = self.settings
+        headers = {"Accept": "application/json", **s.headers}
+        if s.bearer_token_file:
+            # Service-account tokens rotate: re-read now and then, off the event loop.
+            if time.monotonic() - self._token_read_at > self._TOKEN_TTL_S:
+                text = await asyncio.to_thread(Path(s.bearer_token_file).read_text)
+                self._token = text.strip()
+                self._token_read_at = time.monotonic()
+            headers["Authorization"] = f"Bearer {self._token}"
+        elif s.username is not None:
+            pair = f"{s.username}:{s.password or ''}".encode()
+            headers["Authorization"] = "Basic " + base64.b64encode(pair).decode()
+        return headers
+
+    async def _call(self, path: str, params: list[tuple[str, str]]) -> Any:
+        size = sum(len(k) + len(v) + 2 for k, v in params)
+        verb = self.settings.verb.upper()
+        if verb == "AUTO":
+            verb = "POST" if size > self.settings.post_above_bytes else "GET"
+        url = self.base + path
+        session = self._session_now()
+        headers = await self._headers()
+        try:
+            if verb == "POST":
+                request = session.post(url, data=params, headers=headers)
+            else:
+                request = session.get(url, params=params, headers=headers)
+            async with request as resp:
+                text = await resp.text()
+                status = resp.status
+        except TimeoutError:
+            raise BackendUnavailable(
+                f"Prometheus at {self.base} did not answer within {self.settings.timeout_s:g}s"
+            ) from None
+        except aiohttp.ClientError as err:
+            raise BackendUnavailable(f"Prometheus at {self.base} is unreachable: {err}") from None
+        return self._decode(status, text)
+
+    def _decode(self, status: int, text: str) -> Any:
+        try:
+            body = json.loads(text)
+        except ValueError:
+            body = None
+        if isinstance(body, dict) and body.get("status") == "success":
+            return body
+        if isinstance(body, dict) and body.get("status") == "error":
+            kind = body.get("errorType", "")
+            message = f"Prometheus said {kind}: {body.get('error', '')}".strip()
+            if kind in ("timeout", "unavailable", "canceled") or status in (503, 504):
+                raise BackendUnavailable(message)
+            raise BackendError(message)
+        if status in (429, 502, 503, 504):
+            raise BackendUnavailable(f"Prometheus at {self.base} answered HTTP {status}")
+        raise BackendError(
+            f"unexpected answer from Prometheus at {self.base}: HTTP {status} {text[:200]!r}"
+        )
+
+    async def query(self, promql: str, at: float | None = None) -> QueryResult:
+        params = [("query", promql)]
+        if at is not None:
+            params.append(("time", f"{at:.3f}"))
+        return decode_query(await self._call("/api/v1/query", params))
+
+    async def series(self, matchers: list[str], start: float, end: float) -> list[dict[str, str]]:
+        params = [("match[]", m) for m in matchers]
+        params += [("start", f"{start:.3f}"), ("end", f"{end:.3f}")]
+        body = await self._call("/api/v1/series", params)
+        data = body.get("data")
+        if not isinstance(data, list):
+            raise BackendError("unable to decode the series answer from Prometheus")
+        return [dict(s) for s in data if isinstance(s, dict)]
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()

@@ -1,0 +1,178 @@
+"""The Provider: custom and external metric questions answered from Prometheus.
+
+Answers follow prometheus-adapter's (see shared/reference/prometheus-adapter-semantics.md):
+the same queries, the same 404s, values truncated to milli-units. Where PA would say
+500 for a backend that cannot answer, Surge says 503 so the HPA holds its scale.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from datetime import UTC, datetime
+
+from adapter.discovery import SeriesInfo, SeriesRegistry
+from adapter.engine import Answer, NaiveEngine
+from adapter.objects import ObjectIndex
+from adapter.prometheus import BackendError, QueryResult
+from adapter.resources import APIResource
+from apiservice.errors import APIError, InternalError, ServiceUnavailable, metric_not_found
+from apiservice.provider import (
+    CustomMetricInfo,
+    ExternalMetricInfo,
+    ExternalMetricValue,
+    MetricValue,
+    ObjectReference,
+)
+from apiservice.quantity import Quantity
+from apiservice.selectors import Selector
+
+log = logging.getLogger(__name__)
+
+_FETCH_FAILED = "unable to fetch metrics"
+
+
+def _timestamp(at: float) -> datetime:
+    return datetime.fromtimestamp(at, UTC)
+
+
+def _vector(answer: Answer, query: str) -> QueryResult:
+    if answer.result.result_type != "vector":
+        log.error("expected a vector from %r, got %s", query, answer.result.result_type)
+        raise InternalError(_FETCH_FAILED)
+    return answer.result
+
+
+class PrometheusProvider:
+    def __init__(self, registry: SeriesRegistry, objects: ObjectIndex, engine: NaiveEngine):
+        self.registry = registry
+        self.objects = objects
+        self.engine = engine
+
+    # -- custom metrics -------------------------------------------------------------
+
+    def _lookup(self, info: CustomMetricInfo) -> tuple[CustomMetricInfo, SeriesInfo, APIResource]:
+        res = self.objects.mapper.resource_for(info.group_resource)
+        key = CustomMetricInfo(res.group_resource, info.namespaced, info.metric) if res else info
+        series = self.registry.custom.get(key)
+        if res is None or series is None:
+            raise metric_not_found(info.metric, str(info.group_resource))
+        return key, series, res
+
+    async def _run(self, query: str) -> Answer:
+        try:
+            return await self.engine.query(query)
+        except ServiceUnavailable:
+            raise
+        except BackendError as err:
+            log.error("unable to fetch metrics from prometheus: %s", err.message)
+            raise InternalError(_FETCH_FAILED) from None
+
+    def _render(
+        self,
+        series: SeriesInfo,
+        key: CustomMetricInfo,
+        namespace: str,
+        metric_selector: Selector,
+        names: list[str],
+    ) -> str:
+        gr = key.group_resource
+        try:
+            return series.namer.query_for_series(
+                series.series_name, gr, namespace, metric_selector, names
+            )
+        except Exception as err:  # PA: "not found" when the query cannot be built
+            log.error("unable to construct query for %s of %s: %s", series.series_name, gr, err)
+            raise metric_not_found(key.metric, str(gr)) from None
+
+    def _value(
+        self,
+        res: APIResource,
+        namespace: str,
+        name: str,
+        info: CustomMetricInfo,
+        value: float,
+        at: float,
+        metric_selector: Selector,
+    ) -> MetricValue:
+        return MetricValue(
+            described_object=ObjectReference(res.kind, namespace, name, res.api_version),
+            metric=info.metric,
+            timestamp=_timestamp(at),
+            value=Quantity.from_float_milli(0.0 if math.isnan(value) else value),
+            metric_selector=None if metric_selector.empty else metric_selector,
+        )
+
+    def _by_name(
+        self, key: CustomMetricInfo, series: SeriesInfo, result: QueryResult
+    ) -> dict[str, float]:
+        label = series.namer.label_for_resource(key.group_resource)
+        return {s.labels.get(label, ""): s.value for s in result.samples}
+
+    async def get_metric_by_name(
+        self, namespace: str, name: str, info: CustomMetricInfo, metric_selector: Selector
+    ) -> MetricValue:
+        key, series, res = self._lookup(info)
+        gr = key.group_resource
+        query = self._render(series, key, namespace, metric_selector, [name])
+        answer = await self._run(query)
+        values = self._by_name(key, series, _vector(answer, query))
+        if name not in values:
+            raise metric_not_found(info.metric, str(gr), name)
+        return self._value(
+            res, namespace, name, key, values[name], answer.evaluated_at, metric_selector
+        )
+
+    async def get_metric_by_selector(
+        self, namespace: str, selector: Selector, info: CustomMetricInfo, metric_selector: Selector
+    ) -> list[MetricValue]:
+        key, series, res = self._lookup(info)
+        gr = key.group_resource
+        try:
+            names = await self.objects.list_names(res, namespace, selector)
+        except APIError as err:
+            log.error("unable to list matching %s: %s", gr, err.message)
+            raise InternalError("unable to list matching resources") from None
+        if not names:
+            raise metric_not_found(info.metric, str(gr))
+        query = self._render(series, key, namespace, metric_selector, names)
+        answer = await self._run(query)
+        values = self._by_name(key, series, _vector(answer, query))
+        return [
+            self._value(res, namespace, n, key, values[n], answer.evaluated_at, metric_selector)
+            for n in names
+            if n in values
+        ]
+
+    def list_all_metrics(self) -> list[CustomMetricInfo]:
+        return self.registry.list_custom()
+
+    # -- external metrics -----------------------------------------------------------
+
+    async def get_external_metric(
+        self, namespace: str, metric_selector: Selector, info: ExternalMetricInfo
+    ) -> list[ExternalMetricValue]:
+        series = self.registry.external.get(info.metric)
+        if series is None:  # PA names the namespaces resource only for "default"
+            raise metric_not_found(info.metric, "namespaces" if namespace == "default" else "")
+        try:
+            query = series.namer.query_for_external(series.series_name, namespace, metric_selector)
+        except Exception as err:
+            log.error("unable to construct external query for %s: %s", info.metric, err)
+            raise InternalError(_FETCH_FAILED) from None
+        answer = await self._run(query)
+        result = answer.result
+        if result.result_type not in ("vector", "scalar"):
+            raise InternalError(_FETCH_FAILED)
+        return [
+            ExternalMetricValue(
+                metric=info.metric,
+                timestamp=_timestamp(s.timestamp),
+                value=Quantity.from_float_milli(s.value),
+                metric_labels=dict(s.labels),
+            )
+            for s in result.samples
+        ]
+
+    def list_all_external_metrics(self) -> list[ExternalMetricInfo]:
+        return self.registry.list_external()

@@ -1,0 +1,1 @@
+"""The aggregated API server: routes, TLS, discovery, types. Knows nothing of Prometheus."""

@@ -1,0 +1,1 @@
+"""Consumers of metrics: the HPA algorithm, explain and simulate."""

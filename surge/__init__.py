@@ -1,0 +1,3 @@
+"""Surge: the composition root and command line."""
+
+__version__ = "0.1.0"

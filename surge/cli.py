@@ -1,0 +1,214 @@
+"""The `surge` command line: flags (named as prometheus-adapter's where it has one) and dispatch.
+
+Results go to stdout, logs to stderr. Exit 0: success; 1: a failed answer or check;
+2: a usage error or invalid input (one line naming the problem).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+from surge import __version__
+
+log = logging.getLogger("surge")
+
+
+def _duration(text: str) -> float:
+    from adapter.durations import parse_duration
+
+    try:
+        return parse_duration(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def _backend_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("rules and Prometheus")
+    g.add_argument("--config", required=True, help="prometheus-adapter config file (rules)")
+    g.add_argument("--prometheus-url", required=True, help="Prometheus API base URL")
+    g.add_argument(
+        "--prometheus-timeout",
+        type=_duration,
+        default=10.0,
+        metavar="DURATION",
+        help="timeout of one Prometheus call (default 10s)",
+    )
+    g.add_argument("--prometheus-token-file", help="bearer token file, re-read as it rotates")
+    g.add_argument("--prometheus-username", help="basic auth user")
+    g.add_argument("--prometheus-password-file", help="basic auth password file")
+    g.add_argument("--prometheus-ca-file", help="CA bundle to verify Prometheus' certificate")
+    g.add_argument("--prometheus-client-tls-cert-file", help="client certificate for Prometheus")
+    g.add_argument("--prometheus-client-tls-key-file", help="client key for Prometheus")
+    g.add_argument(
+        "--prometheus-insecure-skip-tls-verify",
+        action="store_true",
+        help="do not verify Prometheus' certificate (testing only)",
+    )
+    g.add_argument(
+        "--prometheus-header",
+        action="append",
+        metavar="NAME=VALUE",
+        help="extra header on every Prometheus call, e.g. X-Scope-OrgID=tenant",
+    )
+    g.add_argument(
+        "--prometheus-verb",
+        choices=["GET", "POST", "auto"],
+        default="auto",
+        help="HTTP verb for queries (default auto: POST when long)",
+    )
+    g.add_argument(
+        "--metrics-relist-interval",
+        type=_duration,
+        default=600.0,
+        metavar="DURATION",
+        help="how often series are relisted (default 10m)",
+    )
+    g.add_argument(
+        "--metrics-max-age",
+        type=_duration,
+        default=None,
+        metavar="DURATION",
+        help="how far back series are listed (default: the relist interval)",
+    )
+    k = p.add_argument_group("Kubernetes objects")
+    src = k.add_mutually_exclusive_group()
+    src.add_argument(
+        "--kubeconfig",
+        "--lister-kubeconfig",
+        dest="kubeconfig",
+        help="kubeconfig for listing objects (default: in-cluster)",
+    )
+    src.add_argument(
+        "--objects",
+        metavar="FILE",
+        help="YAML file of Kubernetes objects replacing the cluster (offline)",
+    )
+
+
+def _log_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--log-format",
+        choices=["text", "json"],
+        default=None,
+        help="log format on stderr (default: text on a terminal, else json)",
+    )
+    p.add_argument(
+        "--log-level",
+        default="info",
+        choices=["debug", "info", "warning", "error"],
+        help="default info",
+    )
+
+
+def _serve_flags(p: argparse.ArgumentParser) -> None:
+    s = p.add_argument_group("serving")
+    s.add_argument("--bind-address", default="0.0.0.0", help="address to listen on")
+    s.add_argument("--secure-port", type=int, default=6443, help="HTTPS port (default 6443)")
+    s.add_argument("--tls-cert-file", help="serving certificate (PEM)")
+    s.add_argument("--tls-private-key-file", help="serving key (PEM)")
+    s.add_argument(
+        "--cert-dir",
+        default="apiserver.local.config/certificates",
+        help="where a self-signed pair is generated when none is given",
+    )
+    s.add_argument(
+        "--insecure-skip-auth",
+        action="store_true",
+        help="serve without delegated authentication (demo and tests only)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="surge",
+        description="Custom and external metrics API for Kubernetes autoscaling, "
+        "from Prometheus (prometheus-adapter compatible).",
+    )
+    parser.add_argument("--version", action="version", version=f"surge {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="run the aggregated API server")
+    _backend_flags(serve)
+    _serve_flags(serve)
+    _log_flags(serve)
+
+    check = sub.add_parser("check", help="validate a prometheus-adapter config file")
+    check.add_argument("file")
+    _log_flags(check)
+
+    query = sub.add_parser("query", help="answer one API path as the server would")
+    _backend_flags(query)
+    _log_flags(query)
+    query.add_argument("path", help="API path as `kubectl get --raw` takes it")
+
+    demo = sub.add_parser("demo", help="local Prometheus with generated data + Surge, no cluster")
+    demo.add_argument("--port", type=int, default=6443, help="Surge's HTTPS port (default 6443)")
+    demo.add_argument("--prometheus-port", type=int, default=0, help="default: a free port")
+    demo.add_argument("--workdir", default=None, help="where data and certificates go")
+    _log_flags(demo)
+
+    hpa = sub.add_parser("hpa", help="the HPA controller's algorithm")
+    hpa_sub = hpa.add_subparsers(dest="hpa_command", metavar="COMMAND")
+    evaluate = hpa_sub.add_parser("evaluate", help="one decision from JSON case files")
+    evaluate.add_argument("cases", nargs="+", metavar="CASE.json")
+    return parser
+
+
+def _run_check(args: argparse.Namespace) -> int:
+    from adapter.rules import check_config
+
+    problems = check_config(args.file)
+    for problem in problems:
+        print(problem)
+    if not problems:
+        print(f"{args.file}: OK")
+    return 1 if problems else 0
+
+
+def _dispatch(args: argparse.Namespace) -> Callable[[], int]:
+    if args.command == "check":
+        return lambda: _run_check(args)
+    if args.command == "serve":
+        from surge.serve import serve
+
+        return lambda: asyncio.run(serve(args))
+    if args.command == "query":
+        from surge.query import query
+
+        return lambda: asyncio.run(query(args))
+    if args.command == "demo":
+        from surge.demo import demo
+
+        return lambda: demo(args)
+    if args.command == "hpa" and args.hpa_command == "evaluate":
+        from autoscaler.cases import main as evaluate
+
+        return lambda: evaluate(args.cases)
+    raise SystemExit(2)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None or (args.command == "hpa" and args.hpa_command is None):
+        parser.print_help(sys.stderr)
+        return 2
+    from surge import logs
+    from surge.wiring import UsageError
+
+    logs.setup(getattr(args, "log_format", None), getattr(args, "log_level", "info"))
+    try:
+        return _dispatch(args)()
+    except UsageError as err:
+        print(f"surge {args.command}: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,120 @@
+"""Builds the backend (Prometheus, objects, series discovery, provider) from flags."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from adapter.rules import AdapterConfig, load_config
+
+from adapter.discovery import SeriesDiscovery
+from adapter.engine import NaiveEngine
+from adapter.objects import ClusterObjects, KubeAPI, ObjectIndex, StaticObjects
+from adapter.prometheus import PrometheusClient, PrometheusSettings
+from adapter.provider import PrometheusProvider
+
+log = logging.getLogger(__name__)
+
+
+class UsageError(Exception):
+    """Bad flags or inputs: one line on stderr, exit 2."""
+
+
+def prometheus_settings(args: argparse.Namespace) -> PrometheusSettings:
+    headers: dict[str, str] = {}
+    for item in args.prometheus_header or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--prometheus-header {item!r}: expected Name=Value")
+        headers[key.strip()] = value.strip()
+    password = None
+    if args.prometheus_password_file:
+        with open(args.prometheus_password_file) as f:
+            password = f.read().strip()
+    return PrometheusSettings(
+        url=args.prometheus_url,
+        timeout_s=args.prometheus_timeout,
+        bearer_token_file=args.prometheus_token_file,
+        username=args.prometheus_username,
+        password=password,
+        ca_file=args.prometheus_ca_file,
+        insecure_skip_verify=args.prometheus_insecure_skip_tls_verify,
+        client_cert_file=args.prometheus_client_tls_cert_file,
+        client_key_file=args.prometheus_client_tls_key_file,
+        headers=headers,
+        verb=args.prometheus_verb,
+    )
+
+
+def adapter_config(path: str) -> AdapterConfig:
+    from adapter.rules import ConfigError
+
+    try:
+        return load_config(path)
+    except ConfigError as err:
+        first = str(err).splitlines()[0] if str(err) else "invalid config"
+        more = len(str(err).splitlines()) - 1
+        hint = f" (and {more} more: run `surge check {path}`)" if more else ""
+        raise UsageError(first + hint) from None
+
+
+async def _kube_api(kubeconfig: str | None) -> KubeAPI:
+    from kubernetes_asyncio import config as kube_config
+
+    try:
+        if kubeconfig:
+            client = await kube_config.new_client_from_config(config_file=kubeconfig)
+        else:
+            kube_config.load_incluster_config()
+            from kubernetes_asyncio.client import ApiClient
+
+            client = ApiClient()
+    except Exception as err:
+        where = kubeconfig or "in-cluster configuration"
+        raise UsageError(f"cannot load Kubernetes client config from {where}: {err}") from None
+    return KubeAPI(client)
+
+
+@dataclass
+class Backend:
+    provider: PrometheusProvider
+    discovery: SeriesDiscovery
+    objects: ObjectIndex
+    prometheus: PrometheusClient
+
+
+@contextlib.asynccontextmanager
+async def backend(args: argparse.Namespace, *, watch: bool) -> AsyncIterator[Backend]:
+    """Everything a provider needs, closed on exit. `watch` keeps an object index live."""
+    config = adapter_config(args.config)
+    prometheus = PrometheusClient(prometheus_settings(args))
+    api: KubeAPI | None = None
+    objects: ObjectIndex
+    try:
+        if args.objects:
+            from adapter.objects import ObjectsFileError
+
+            try:
+                objects = StaticObjects.from_file(args.objects)
+            except ObjectsFileError as err:
+                raise UsageError(str(err)) from None
+        else:
+            api = await _kube_api(args.kubeconfig)
+            objects = ClusterObjects(api, await api.discover(), watch=watch)
+        discovery = SeriesDiscovery(
+            config,
+            prometheus,
+            lambda: objects.mapper,
+            relist_interval_s=args.metrics_relist_interval,
+            max_age_s=args.metrics_max_age,
+        )
+        engine = NaiveEngine(prometheus)
+        provider = PrometheusProvider(discovery.registry, objects, engine)
+        yield Backend(provider, discovery, objects, prometheus)
+    finally:
+        await prometheus.close()
+        if api is not None:
+            await api.client.close()
