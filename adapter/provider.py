@@ -12,11 +12,12 @@ import math
 from datetime import UTC, datetime
 
 from adapter.discovery import SeriesInfo, SeriesRegistry
-from adapter.engine import Answer, NaiveEngine
+from adapter.engine import CustomRequest, NaiveEngine, Values
 from adapter.objects import ObjectIndex
-from adapter.prometheus import BackendError, QueryResult
+from adapter.prometheus import BackendError
+from adapter.promql import QueryError
 from adapter.resources import APIResource
-from apiservice.errors import APIError, InternalError, ServiceUnavailable, metric_not_found
+from apiservice.errors import APIError, InternalError, metric_not_found
 from apiservice.provider import (
     CustomMetricInfo,
     ExternalMetricInfo,
@@ -36,13 +37,6 @@ def _timestamp(at: float) -> datetime:
     return datetime.fromtimestamp(at, UTC)
 
 
-def _vector(answer: Answer, query: str) -> QueryResult:
-    if answer.result.result_type != "vector":
-        log.error("expected a vector from %r, got %s", query, answer.result.result_type)
-        raise InternalError(_FETCH_FAILED)
-    return answer.result
-
-
 class PrometheusProvider:
     def __init__(self, registry: SeriesRegistry, objects: ObjectIndex, engine: NaiveEngine):
         self.registry = registry
@@ -59,31 +53,27 @@ class PrometheusProvider:
             raise metric_not_found(info.metric, str(info.group_resource))
         return key, series, res
 
-    async def _run(self, query: str) -> Answer:
-        try:
-            return await self.engine.query(query)
-        except ServiceUnavailable:
-            raise
-        except BackendError as err:
-            log.error("unable to fetch metrics from prometheus: %s", err.message)
-            raise InternalError(_FETCH_FAILED) from None
-
-    def _render(
+    async def _values(
         self,
-        series: SeriesInfo,
         key: CustomMetricInfo,
+        series: SeriesInfo,
         namespace: str,
         metric_selector: Selector,
         names: list[str],
-    ) -> str:
-        gr = key.group_resource
+    ) -> Values:
+        request = CustomRequest(
+            series, key.group_resource, namespace, metric_selector, tuple(names), key.metric
+        )
         try:
-            return series.namer.query_for_series(
-                series.series_name, gr, namespace, metric_selector, names
+            return await self.engine.custom(request)
+        except QueryError as err:  # PA: "not found" when the query cannot be built
+            log.error(
+                "unable to construct query for %s of %s: %s", key.metric, key.group_resource, err
             )
-        except Exception as err:  # PA: "not found" when the query cannot be built
-            log.error("unable to construct query for %s of %s: %s", series.series_name, gr, err)
-            raise metric_not_found(key.metric, str(gr)) from None
+            raise metric_not_found(key.metric, str(key.group_resource)) from None
+        except BackendError as err:
+            log.error("unable to fetch metrics from prometheus: %s", err.message)
+            raise InternalError(_FETCH_FAILED) from None
 
     def _value(
         self,
@@ -103,24 +93,15 @@ class PrometheusProvider:
             metric_selector=None if metric_selector.empty else metric_selector,
         )
 
-    def _by_name(
-        self, key: CustomMetricInfo, series: SeriesInfo, result: QueryResult
-    ) -> dict[str, float]:
-        label = series.namer.label_for_resource(key.group_resource)
-        return {s.labels.get(label, ""): s.value for s in result.samples}
-
     async def get_metric_by_name(
         self, namespace: str, name: str, info: CustomMetricInfo, metric_selector: Selector
     ) -> MetricValue:
         key, series, res = self._lookup(info)
-        gr = key.group_resource
-        query = self._render(series, key, namespace, metric_selector, [name])
-        answer = await self._run(query)
-        values = self._by_name(key, series, _vector(answer, query))
-        if name not in values:
-            raise metric_not_found(info.metric, str(gr), name)
+        values = await self._values(key, series, namespace, metric_selector, [name])
+        if name not in values.by_name:
+            raise metric_not_found(info.metric, str(key.group_resource), name)
         return self._value(
-            res, namespace, name, key, values[name], answer.evaluated_at, metric_selector
+            res, namespace, name, key, values.by_name[name], values.evaluated_at, metric_selector
         )
 
     async def get_metric_by_selector(
@@ -135,13 +116,11 @@ class PrometheusProvider:
             raise InternalError("unable to list matching resources") from None
         if not names:
             raise metric_not_found(info.metric, str(gr))
-        query = self._render(series, key, namespace, metric_selector, names)
-        answer = await self._run(query)
-        values = self._by_name(key, series, _vector(answer, query))
+        values = await self._values(key, series, namespace, metric_selector, names)
         return [
-            self._value(res, namespace, n, key, values[n], answer.evaluated_at, metric_selector)
+            self._value(res, namespace, n, key, v, values.evaluated_at, metric_selector)
             for n in names
-            if n in values
+            if (v := values.by_name.get(n)) is not None
         ]
 
     def list_all_metrics(self) -> list[CustomMetricInfo]:
@@ -157,10 +136,10 @@ class PrometheusProvider:
             raise metric_not_found(info.metric, "namespaces" if namespace == "default" else "")
         try:
             query = series.namer.query_for_external(series.series_name, namespace, metric_selector)
-        except Exception as err:
-            log.error("unable to construct external query for %s: %s", info.metric, err)
+            answer = await self.engine.query(query, info.metric)
+        except (QueryError, BackendError) as err:
+            log.error("unable to fetch external metric %s: %s", info.metric, err)
             raise InternalError(_FETCH_FAILED) from None
-        answer = await self._run(query)
         result = answer.result
         if result.result_type not in ("vector", "scalar"):
             raise InternalError(_FETCH_FAILED)

@@ -74,6 +74,58 @@ def _backend_flags(p: argparse.ArgumentParser) -> None:
         metavar="DURATION",
         help="how far back series are listed (default: the relist interval)",
     )
+    e = p.add_argument_group("engine (the hot path: batching, snapshots, staleness)")
+    e.add_argument(
+        "--engine",
+        choices=["optimized", "naive"],
+        default="optimized",
+        help="naive: one query per request, no cache, as prometheus-adapter",
+    )
+    e.add_argument(
+        "--freshness",
+        type=_duration,
+        default=10.0,
+        metavar="DURATION",
+        help="serve a snapshot while younger than this (default 10s)",
+    )
+    e.add_argument(
+        "--max-staleness",
+        type=_duration,
+        default=120.0,
+        metavar="DURATION",
+        help="when Prometheus fails, serve the last snapshot up to this age, "
+        "then answer 503 (default 2m)",
+    )
+    e.add_argument(
+        "--max-concurrent-queries",
+        type=int,
+        default=8,
+        metavar="N",
+        help="queries in flight to Prometheus at once (default 8)",
+    )
+    e.add_argument(
+        "--max-series-per-query",
+        type=int,
+        default=50_000,
+        metavar="N",
+        help="past this many series a batched query falls back to per-request "
+        "queries (default 50000)",
+    )
+    e.add_argument(
+        "--max-query-length",
+        type=int,
+        default=12_000,
+        metavar="CHARS",
+        help="split per-request name lists to stay below this (default 12000, "
+        "under VictoriaMetrics' 16 KB)",
+    )
+    e.add_argument(
+        "--refresh-idle-after",
+        type=_duration,
+        default=60.0,
+        metavar="DURATION",
+        help="stop refreshing a snapshot nobody asked for this long (default 1m)",
+    )
     k = p.add_argument_group("Kubernetes objects")
     src = k.add_mutually_exclusive_group()
     src.add_argument(

@@ -113,10 +113,14 @@ def pod_ip(pod: str) -> str:
 
 
 def series_labels(pod: str) -> dict[str, str]:
-    """The target labels kube-prometheus gives a pod scraped through the ai-service Service."""
+    """The target labels kube-prometheus gives a pod scraped through the ai-service Service.
+
+    `deployment` is the pod's `app` label copied by relabeling, as seed-rules.yaml expects.
+    """
     return {
         "namespace": NAMESPACE,
         "pod": pod,
+        "deployment": DEPLOYMENT,
         "service": DEPLOYMENT,
         "job": DEPLOYMENT,
         "container": DEPLOYMENT,
@@ -151,19 +155,20 @@ class WorkdayModel:
     # (hour of day, QPS of the whole Deployment), from the seed's workday table.
     qps_by_hour: tuple[tuple[float, float], ...] = (
         (0.0, 70),
-        (3.0, 40),
-        (6.0, 80),
-        (6.5, 200),
-        (8.5, 400),
-        (9.5, 900),
-        (12.0, 1200),
-        (14.0, 1000),
-        (17.0, 1150),
-        (18.5, 1300),
-        (20.0, 1400),
-        (21.5, 1000),
-        (22.5, 500),
-        (23.5, 300),
+        (3.0, 45),
+        (5.5, 70),
+        (6.0, 215),
+        (8.75, 380),
+        (9.25, 850),
+        (12.0, 1120),
+        (14.0, 950),
+        (17.0, 1100),
+        (18.0, 1150),
+        (18.5, 1250),
+        (20.0, 1320),
+        (21.5, 1100),
+        (22.5, 470),
+        (23.5, 320),
         (24.0, 70),
     )
     # (load, p99 seconds), from the seed's load test (concurrency 5, 10, 20, 30).
@@ -185,11 +190,12 @@ class WorkdayModel:
         return ((t + self.utc_offset_hours * 3600) % _DAY) / 3600
 
     def qps(self, t: float) -> float:
-        """The Deployment's QPS: the seed's curve times a smooth seeded wobble that repeats
-        daily, so that every day has the same total and counters stay closed-form."""
+        """The Deployment's QPS: the seed's curve times a smooth seeded wobble (at most 4.5%)
+        that repeats daily, so that every day has the same total and counters stay
+        closed-form."""
         hour = self.time_of_day(t)
         phase = 2 * math.pi * hour / 24
-        wobble = sum(0.04 * math.sin(k * phase + shift) for k, shift in _wobbles(self.seed))
+        wobble = sum(0.015 * math.sin(k * phase + shift) for k, shift in _wobbles(self.seed))
         return _interpolate(self.qps_by_hour, hour) * (1 + wobble)
 
     def weight(self, pods: Sequence[str], index: int) -> float:
@@ -218,13 +224,15 @@ class WorkdayModel:
         rate = self.pod_qps(pods, index, t)
         load = rate / self.pod_capacity_qps
         jitter = 0.9 + 0.2 * _unit(self.seed, "waiting", pods[index], int(t // 15))
-        totals = table.counters_at(t)
+        *buckets, latency_sum, count = table.counters_at(t)
+        # Real counters count whole requests (flooring keeps them monotonic).
+        whole = math.floor(count)
         return PodSample(
             waiting=round(self.waiting(load) * jitter),
-            requests=totals[-1],
-            buckets=(*totals[:-2], totals[-1]),
-            latency_sum=totals[-2],
-            count=totals[-1],
+            requests=whole,
+            buckets=(*(math.floor(b) for b in buckets), whole),
+            latency_sum=math.floor(latency_sum * 1000) / 1000,
+            count=whole,
         )
 
 
@@ -334,7 +342,10 @@ def _format_labels(labels: dict[str, str]) -> str:
 def _format_value(value: float) -> str:
     if math.isinf(value):
         return "+Inf" if value > 0 else "-Inf"
-    return repr(float(value))
+    value = float(value)
+    if value.is_integer() and abs(value) < 2**53:
+        return str(int(value))
+    return repr(value)
 
 
 def _le(bound: float) -> str:
@@ -351,37 +362,33 @@ _HELP = {
 def _families(
     model: Model, pods: Sequence[str], times: Sequence[float], openmetrics: bool
 ) -> Iterator[str]:
-    """Text lines, one metric family after another (OpenMetrics forbids interleaving), each
-    series in time order (promtool appends in order)."""
+    """Text lines, one metric family after another and, within it, one series (pod) after
+    another in time order: OpenMetrics forbids interleaving either."""
     labels = [_format_labels(series_labels(p)) for p in pods]
-    samples = [[model.sample(pods, i, t) for i in range(len(pods))] for t in times]
-
-    def stamp(t: float) -> str:
-        if not openmetrics:
-            return ""
-        return f" {int(t)}" if t.is_integer() else f" {t!r}"
+    stamps = [(f" {int(t)}" if t.is_integer() else f" {t!r}") if openmetrics else "" for t in times]
+    # samples[i][k]: pod i at times[k]
+    samples = [[model.sample(pods, i, t) for t in times] for i in range(len(pods))]
 
     yield f"# HELP {WAITING} {_HELP[WAITING]}"
     yield f"# TYPE {WAITING} gauge"
-    for t, row in zip(times, samples, strict=True):
-        for lbl, s in zip(labels, row, strict=True):
-            yield f"{WAITING}{{{lbl}}} {_format_value(s.waiting)}{stamp(t)}"
+    for lbl, series in zip(labels, samples, strict=True):
+        for ts, s in zip(stamps, series, strict=True):
+            yield f"{WAITING}{{{lbl}}} {_format_value(s.waiting)}{ts}"
 
     family = REQUESTS.removesuffix("_total") if openmetrics else REQUESTS
     yield f"# HELP {family} {_HELP[REQUESTS]}"
     yield f"# TYPE {family} counter"
-    for t, row in zip(times, samples, strict=True):
-        for lbl, s in zip(labels, row, strict=True):
-            yield f"{REQUESTS}{{{lbl}}} {_format_value(s.requests)}{stamp(t)}"
+    for lbl, series in zip(labels, samples, strict=True):
+        for ts, s in zip(stamps, series, strict=True):
+            yield f"{REQUESTS}{{{lbl}}} {_format_value(s.requests)}{ts}"
 
     yield f"# HELP {LATENCY} {_HELP[LATENCY]}"
     yield f"# TYPE {LATENCY} histogram"
-    bounds = [*LATENCY_BUCKETS, math.inf]
-    for t, row in zip(times, samples, strict=True):
-        ts = stamp(t)
-        for lbl, s in zip(labels, row, strict=True):
+    bounds = [_le(le) for le in (*LATENCY_BUCKETS, math.inf)]
+    for lbl, series in zip(labels, samples, strict=True):
+        for ts, s in zip(stamps, series, strict=True):
             for le, v in zip(bounds, s.buckets, strict=True):
-                yield f'{LATENCY}_bucket{{{lbl},le="{_le(le)}"}} {_format_value(v)}{ts}'
+                yield f'{LATENCY}_bucket{{{lbl},le="{le}"}} {_format_value(v)}{ts}'
             yield f"{LATENCY}_sum{{{lbl}}} {_format_value(s.latency_sum)}{ts}"
             yield f"{LATENCY}_count{{{lbl}}} {_format_value(s.count)}{ts}"
 
@@ -515,6 +522,15 @@ def demo_objects(
         },
         "status": {**counts, "updatedReplicas": replicas, "observedGeneration": 1},
     }
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": meta("Service", DEPLOYMENT, APP_LABELS),
+        "spec": {
+            "selector": dict(APP_LABELS),
+            "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}],
+        },
+    }
     rs_owner = _controller("Deployment", DEPLOYMENT)
     replica_set = {
         "apiVersion": "apps/v1",
@@ -563,7 +579,7 @@ def demo_objects(
         }
         for i, pod in enumerate(pods)
     ]
-    return [namespace, deployment, replica_set, *pod_objects]
+    return [namespace, service, deployment, replica_set, *pod_objects]
 
 
 def write_objects_yaml(path: Path, pods: Sequence[str]) -> None:

@@ -6,11 +6,11 @@ import argparse
 import asyncio
 import logging
 import signal
+from collections.abc import Callable
 from pathlib import Path
 
 from aiohttp import web
 from apiservice.server import build_app
-from prometheus_client import CollectorRegistry
 
 from surge.certs import self_signed, server_context
 from surge.wiring import UsageError, backend
@@ -29,7 +29,8 @@ def _tls_pair(args: argparse.Namespace) -> tuple[Path, Path]:
     return self_signed(Path(args.cert_dir), hosts)
 
 
-async def serve(args: argparse.Namespace) -> int:
+async def serve(args: argparse.Namespace, on_ready: Callable[[], None] | None = None) -> int:
+    """Serve until SIGTERM or SIGINT; `on_ready` runs once the port is open."""
     if not args.insecure_skip_auth:
         raise UsageError(
             "delegated authentication is not available yet; "
@@ -50,9 +51,10 @@ async def serve(args: argparse.Namespace) -> int:
         except Exception as err:
             log.error("first series listing failed, retrying every relist interval: %s", err)
         relist = asyncio.create_task(b.discovery.run(), name="series-relist")
+        await b.engine.start()
         app = build_app(
             b.provider,
-            metrics_registry=CollectorRegistry(),
+            metrics_registry=b.registry,
             ready=lambda: b.discovery.registry.listed_at is not None and b.objects.ready(),
             insecure_skip_auth=True,
         )
@@ -61,6 +63,8 @@ async def serve(args: argparse.Namespace) -> int:
         site = web.TCPSite(runner, args.bind_address, args.secure_port, ssl_context=ssl_context)
         await site.start()
         log.info("serving on https://%s:%d", args.bind_address, args.secure_port)
+        if on_ready is not None:
+            on_ready()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -69,5 +73,6 @@ async def serve(args: argparse.Namespace) -> int:
         log.info("shutting down")
         relist.cancel()
         await runner.cleanup()
+        await b.engine.close()
         await b.objects.close()
     return 0

@@ -8,13 +8,14 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from adapter.rules import AdapterConfig, load_config
+from prometheus_client import CollectorRegistry
 
 from adapter.discovery import SeriesDiscovery
-from adapter.engine import NaiveEngine
+from adapter.engine import EngineSettings, NaiveEngine, OptimizedEngine
 from adapter.objects import ClusterObjects, KubeAPI, ObjectIndex, StaticObjects
 from adapter.prometheus import PrometheusClient, PrometheusSettings
 from adapter.provider import PrometheusProvider
+from adapter.rules import AdapterConfig, load_config
 
 log = logging.getLogger(__name__)
 
@@ -84,11 +85,35 @@ class Backend:
     discovery: SeriesDiscovery
     objects: ObjectIndex
     prometheus: PrometheusClient
+    engine: NaiveEngine
+    registry: CollectorRegistry
+
+
+def _engine(
+    args: argparse.Namespace, prometheus: PrometheusClient, registry: CollectorRegistry
+) -> NaiveEngine:
+    if args.engine == "naive":
+        return NaiveEngine(prometheus)
+    for flag in ("max_concurrent_queries", "max_series_per_query", "max_query_length"):
+        if getattr(args, flag) < 1:
+            raise UsageError(f"--{flag.replace('_', '-')} must be at least 1")
+    if args.max_staleness < args.freshness:
+        raise UsageError("--max-staleness must not be shorter than --freshness")
+    settings = EngineSettings(
+        freshness_s=args.freshness,
+        max_staleness_s=args.max_staleness,
+        idle_after_s=args.refresh_idle_after,
+        max_concurrency=args.max_concurrent_queries,
+        max_series_per_query=args.max_series_per_query,
+        max_query_length=args.max_query_length,
+    )
+    return OptimizedEngine(prometheus, settings, registry=registry)
 
 
 @contextlib.asynccontextmanager
 async def backend(args: argparse.Namespace, *, watch: bool) -> AsyncIterator[Backend]:
     """Everything a provider needs, closed on exit. `watch` keeps an object index live."""
+    registry = CollectorRegistry()
     config = adapter_config(args.config)
     prometheus = PrometheusClient(prometheus_settings(args))
     api: KubeAPI | None = None
@@ -111,9 +136,9 @@ async def backend(args: argparse.Namespace, *, watch: bool) -> AsyncIterator[Bac
             relist_interval_s=args.metrics_relist_interval,
             max_age_s=args.metrics_max_age,
         )
-        engine = NaiveEngine(prometheus)
+        engine = _engine(args, prometheus, registry)
         provider = PrometheusProvider(discovery.registry, objects, engine)
-        yield Backend(provider, discovery, objects, prometheus)
+        yield Backend(provider, discovery, objects, prometheus, engine, registry)
     finally:
         await prometheus.close()
         if api is not None:

@@ -1,0 +1,489 @@
+"""The prometheus-adapter config file (rules, externalRules, resourceRules), read strictly.
+
+PA decodes it with yaml.UnmarshalStrict: unknown and duplicate keys are errors, scalars
+decode into string fields as written, and only the first YAML document counts. PA finds
+bad regexes and templates only when it builds its namers at startup, and empty queries
+only when a request comes; Surge reports all of them up front, each with its line:
+`FILE:LINE: message`. Checks that need the cluster's resources (do overrides name served
+resources?) are naming.MetricNamer's, run when the mapper is known.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from adapter.durations import DurationError, parse_prometheus_duration
+from adapter.gotemplate import TemplateError
+from adapter.naming import (
+    LabelTemplate,
+    RuleError,
+    compile_regex,
+    name_as_default,
+    parse_metrics_query,
+    query_args,
+)
+from apiservice.provider import GroupResource
+
+_STR = "tag:yaml.org,2002:str"
+_NULL = "tag:yaml.org,2002:null"
+_BOOL = "tag:yaml.org,2002:bool"
+_TAG_NAMES = {
+    _STR: "a string",
+    _NULL: "null",
+    _BOOL: "a boolean",
+    "tag:yaml.org,2002:int": "a number",
+    "tag:yaml.org,2002:float": "a number",
+    "tag:yaml.org,2002:timestamp": "a timestamp",
+    "tag:yaml.org,2002:binary": "binary data",
+}
+
+
+@dataclass(frozen=True)
+class RegexFilter:
+    is_: str = ""
+    is_not: str = ""
+
+
+@dataclass(frozen=True)
+class ResourceMapping:
+    template: str = ""
+    overrides: dict[str, GroupResource] = field(default_factory=dict)  # as written, unnormalized
+    namespaced: bool | None = None
+
+
+@dataclass(frozen=True)
+class NameMapping:
+    matches: str = ""
+    as_: str = ""
+
+
+@dataclass(frozen=True)
+class DiscoveryRule:
+    series_query: str
+    series_filters: list[RegexFilter] = field(default_factory=list)
+    resources: ResourceMapping = field(default_factory=ResourceMapping)
+    name: NameMapping = field(default_factory=NameMapping)
+    metrics_query: str = ""
+    line: int = 0
+    where: str = ""  # "rules[2]", "externalRules[0]"
+    lines: Mapping[str, int] = field(default_factory=dict)  # "name.matches" -> its line
+
+    def line_of(self, key: str) -> int:
+        """The line of a field (`seriesFilters[0]`, `resources.overrides.pod`), or the rule's."""
+        while key:
+            if key in self.lines:
+                return self.lines[key]
+            key = key.rpartition(".")[0]
+        return self.line
+
+
+@dataclass(frozen=True)
+class ResourceRule:
+    container_query: str
+    node_query: str
+    resources: ResourceMapping
+    container_label: str
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class ResourceRules:
+    cpu: ResourceRule
+    memory: ResourceRule
+    window: float  # seconds; PA leaves it 0 when the file does not say
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class AdapterConfig:
+    rules: list[DiscoveryRule] = field(default_factory=list)
+    external_rules: list[DiscoveryRule] = field(default_factory=list)
+    resource_rules: ResourceRules | None = None
+    source: str = ""
+
+
+class ConfigError(Exception):
+    """Every problem of a config file, one `FILE:LINE: message` per line."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+def _line(node: yaml.Node) -> int:
+    return node.start_mark.line + 1
+
+
+def _describe(node: yaml.Node) -> str:
+    if isinstance(node, yaml.MappingNode):
+        return "a mapping"
+    if isinstance(node, yaml.SequenceNode):
+        return "a list"
+    return _TAG_NAMES.get(node.tag, "a scalar")
+
+
+class _Reader:
+    """Walks composed YAML nodes with PA's schema, collecting (line, message) problems."""
+
+    def __init__(self, loader: yaml.SafeLoader) -> None:
+        self.loader = loader
+        self.problems: list[tuple[int, str]] = []
+        self.mistyped: set[str] = set()  # paths already reported for their type
+
+    def problem(self, line: int, path: str, message: str) -> None:
+        self.problems.append((line, f"{path}: {message}" if path else message))
+
+    def wrong_type(self, node: yaml.Node, path: str, expected: str) -> None:
+        self.mistyped.add(path)
+        self.problem(_line(node), path, f"expected {expected}, got {_describe(node)}")
+
+    def mapping(
+        self, node: yaml.Node, path: str, keys: tuple[str, ...] | None
+    ) -> dict[str, yaml.Node]:
+        """A mapping's fields (any key when `keys` is None); unknown and duplicate keys are
+        problems. Null is an empty mapping, as yaml.v2 leaves a struct at its zero value."""
+        if isinstance(node, yaml.ScalarNode) and node.tag == _NULL:
+            return {}
+        if not isinstance(node, yaml.MappingNode):
+            self.wrong_type(node, path, "a mapping")
+            return {}
+        seen: dict[str, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = str(key_node.value)
+            if key in seen:
+                self.problem(
+                    _line(key_node),
+                    path,
+                    f'duplicate key "{key}" (first at line {seen[key]})',
+                )
+            seen[key] = _line(key_node)
+        try:
+            self.loader.flatten_mapping(node)  # YAML merge keys (`<<: *defaults`)
+        except yaml.MarkedYAMLError as err:
+            mark = err.problem_mark or node.start_mark
+            self.problem(mark.line + 1, path, f"invalid YAML merge: {err.problem}")
+            return {}
+        fields: dict[str, yaml.Node] = {}
+        for key_node, value_node in node.value:
+            key = str(key_node.value)
+            if keys is not None and key not in keys:
+                close = difflib.get_close_matches(key, keys, n=1)
+                hint = f' (did you mean "{close[0]}"?)' if close else ""
+                self.problem(_line(key_node), path, f'unknown field "{key}"{hint}')
+                continue
+            fields[key] = value_node
+        return fields
+
+    def string(self, node: yaml.Node | None, path: str) -> str:
+        """A scalar as written (yaml.v2 puts any scalar in a string field); null is ""."""
+        if node is None or (isinstance(node, yaml.ScalarNode) and node.tag == _NULL):
+            return ""
+        if not isinstance(node, yaml.ScalarNode):
+            self.wrong_type(node, path, "a string")
+            return ""
+        return str(node.value)
+
+    def boolean(self, node: yaml.Node | None, path: str) -> bool | None:
+        if node is None or (isinstance(node, yaml.ScalarNode) and node.tag == _NULL):
+            return None
+        if not isinstance(node, yaml.ScalarNode) or node.tag != _BOOL:
+            self.wrong_type(node, path, "true or false")
+            return None
+        return bool(self.loader.construct_yaml_bool(node))
+
+    def sequence(self, node: yaml.Node | None, path: str) -> list[yaml.Node]:
+        if node is None or (isinstance(node, yaml.ScalarNode) and node.tag == _NULL):
+            return []
+        if not isinstance(node, yaml.SequenceNode):
+            self.wrong_type(node, path, "a list")
+            return []
+        return list(node.value)
+
+    # -- the schema -------------------------------------------------------------------
+
+    def config(self, node: yaml.Node | None, source: str) -> AdapterConfig:
+        if node is None:
+            return AdapterConfig(source=source)
+        if not isinstance(node, yaml.MappingNode) and not (
+            isinstance(node, yaml.ScalarNode) and node.tag == _NULL
+        ):
+            self.problem(
+                _line(node), "", f"expected a mapping at the top level, got {_describe(node)}"
+            )
+            return AdapterConfig(source=source)
+        fields = self.mapping(node, "", ("rules", "externalRules", "resourceRules"))
+        rules = [
+            self.rule(n, f"rules[{i}]", external=False)
+            for i, n in enumerate(self.sequence(fields.get("rules"), "rules"))
+        ]
+        external = [
+            self.rule(n, f"externalRules[{i}]", external=True)
+            for i, n in enumerate(self.sequence(fields.get("externalRules"), "externalRules"))
+        ]
+        resource_rules = None
+        if "resourceRules" in fields and not (
+            isinstance(fields["resourceRules"], yaml.ScalarNode)
+            and fields["resourceRules"].tag == _NULL
+        ):
+            resource_rules = self.resource_rules(fields["resourceRules"])
+        return AdapterConfig(rules, external, resource_rules, source)
+
+    def rule(self, node: yaml.Node, where: str, *, external: bool) -> DiscoveryRule:
+        keys = ("seriesQuery", "seriesFilters", "resources", "name", "metricsQuery")
+        fields = self.mapping(node, where, keys)
+        if where in self.mistyped:
+            return DiscoveryRule("", line=_line(node), where=where)
+        lines: dict[str, int] = {key: _line(value) for key, value in fields.items()}
+        series_query = self.string(fields.get("seriesQuery"), f"{where}.seriesQuery")
+        filters = []
+        for i, f in enumerate(self.sequence(fields.get("seriesFilters"), f"{where}.seriesFilters")):
+            path = f"{where}.seriesFilters[{i}]"
+            lines[f"seriesFilters[{i}]"] = _line(f)
+            ff = self.mapping(f, path, ("is", "isNot"))
+            filters.append(
+                RegexFilter(
+                    self.string(ff.get("is"), path + ".is"),
+                    self.string(ff.get("isNot"), path + ".isNot"),
+                )
+            )
+        resources = self.resource_mapping(
+            fields.get("resources"), f"{where}.resources", lines, "resources"
+        )
+        name_fields = (
+            self.mapping(fields["name"], f"{where}.name", ("matches", "as"))
+            if "name" in fields
+            else {}
+        )
+        for key, value in name_fields.items():
+            lines[f"name.{key}"] = _line(value)
+        name = NameMapping(
+            self.string(name_fields.get("matches"), f"{where}.name.matches"),
+            self.string(name_fields.get("as"), f"{where}.name.as"),
+        )
+        metrics_query = self.string(fields.get("metricsQuery"), f"{where}.metricsQuery")
+        rule = DiscoveryRule(
+            series_query, filters, resources, name, metrics_query, _line(node), where, lines
+        )
+        self.check_rule(rule, external=external)
+        return rule
+
+    def resource_mapping(
+        self, node: yaml.Node | None, path: str, lines: dict[str, int], key: str
+    ) -> ResourceMapping:
+        if node is None:
+            return ResourceMapping()
+        fields = self.mapping(node, path, ("template", "overrides", "namespaced"))
+        for name, value in fields.items():
+            lines[f"{key}.{name}"] = _line(value)
+        overrides: dict[str, GroupResource] = {}
+        overrides_node = fields.get("overrides")
+        if overrides_node is not None:
+            entries = self.mapping(overrides_node, f"{path}.overrides", None)
+            for label, target in entries.items():
+                where = f"{path}.overrides.{label}"
+                lines[f"{key}.overrides.{label}"] = _line(target)
+                gr = self.mapping(target, where, ("group", "resource"))
+                group = self.string(gr.get("group"), where + ".group")
+                resource = self.string(gr.get("resource"), where + ".resource")
+                if not resource:
+                    self.problem(_line(target), where, 'missing required field "resource"')
+                overrides[label] = GroupResource(group, resource)
+        template = self.string(fields.get("template"), f"{path}.template")
+        if template:
+            try:
+                LabelTemplate(template)
+            except RuleError as err:
+                self.problem(_line(fields["template"]), f"{path}.template", err.message)
+        namespaced = self.boolean(fields.get("namespaced"), f"{path}.namespaced")
+        return ResourceMapping(template, overrides, namespaced)
+
+    def check_rule(self, rule: DiscoveryRule, *, external: bool) -> None:
+        """What PA's NamersFromConfig refuses, and what would fail every query."""
+        where = rule.where
+
+        def report(key: str, message: str) -> None:
+            self.problem(rule.line_of(key), f"{where}.{key}", message)
+
+        if not rule.series_query.strip() and f"{where}.seriesQuery" not in self.mistyped:
+            self.problem(rule.line, where, 'missing required field "seriesQuery"')
+        for i, f in enumerate(rule.series_filters):
+            key = f"seriesFilters[{i}]"
+            if f.is_ and f.is_not:
+                report(key, "cannot have both an `is` and an `isNot` expression in a single filter")
+            elif not f.is_ and not f.is_not:
+                report(key, "must have either an `is` or an `isNot` expression")
+            _attempt(
+                report, lambda p=f.is_ or f.is_not, k=key: compile_regex(k, p, "series filter")
+            )
+        _attempt(report, lambda: name_as_default(rule.name.matches, rule.name.as_))
+        if not rule.metrics_query.strip():
+            if f"{where}.metricsQuery" not in self.mistyped:
+                self.problem(rule.line, where, 'missing required field "metricsQuery"')
+            return
+        sample = _EXTERNAL_SAMPLE if external else _CUSTOM_SAMPLE
+        self.check_query("metricsQuery", rule.metrics_query, sample, report)
+
+    def check_query(
+        self, key: str, text: str, sample: Any, report: Callable[[str, str], None]
+    ) -> None:
+        try:
+            template = parse_metrics_query(key, text)
+        except RuleError as err:
+            report(key, err.message)
+            return
+        try:
+            rendered = template.execute(sample)
+        except TemplateError as err:
+            report(key, f"the template fails on every request: {err}")
+            return
+        if not rendered:
+            report(key, "the template renders an empty query")
+
+    def resource_rules(self, node: yaml.Node) -> ResourceRules:
+        fields = self.mapping(node, "resourceRules", ("cpu", "memory", "window"))
+        cpu = self.resource_rule(fields.get("cpu"), "resourceRules.cpu", node)
+        memory = self.resource_rule(fields.get("memory"), "resourceRules.memory", node)
+        window = 0.0
+        text = self.string(fields.get("window"), "resourceRules.window")
+        if text:
+            try:
+                window = parse_prometheus_duration(text)
+            except DurationError as err:
+                self.problem(_line(fields["window"]), "resourceRules.window", str(err))
+        return ResourceRules(cpu, memory, window, _line(node))
+
+    def resource_rule(self, node: yaml.Node | None, path: str, parent: yaml.Node) -> ResourceRule:
+        if node is None:
+            self.problem(
+                _line(parent),
+                "resourceRules",
+                f'missing required field "{path.rpartition(".")[2]}"',
+            )
+            return ResourceRule("", "", ResourceMapping(), "")
+        keys = ("containerQuery", "nodeQuery", "resources", "containerLabel")
+        fields = self.mapping(node, path, keys)
+        if path in self.mistyped:
+            return ResourceRule("", "", ResourceMapping(), "", _line(node))
+        lines: dict[str, int] = {}
+        resources = self.resource_mapping(
+            fields.get("resources"), f"{path}.resources", lines, "resources"
+        )
+        rule = ResourceRule(
+            self.string(fields.get("containerQuery"), f"{path}.containerQuery"),
+            self.string(fields.get("nodeQuery"), f"{path}.nodeQuery"),
+            resources,
+            self.string(fields.get("containerLabel"), f"{path}.containerLabel"),
+            _line(node),
+        )
+
+        def report(key: str, message: str) -> None:
+            self.problem(
+                _line(fields[key]) if key in fields else rule.line, f"{path}.{key}", message
+            )
+
+        for key, text in (("containerQuery", rule.container_query), ("nodeQuery", rule.node_query)):
+            if not text.strip():
+                if f"{path}.{key}" not in self.mistyped:
+                    self.problem(rule.line, path, f'missing required field "{key}"')
+            else:
+                self.check_query(key, text, _RESOURCE_SAMPLE, report)
+        if not resources.template and not resources.overrides:
+            self.problem(
+                rule.line,
+                path,
+                "resources: needs a template or overrides naming pods, namespaces and nodes",
+            )
+        return rule
+
+
+def _attempt(report: Callable[[str, str], None], check: Callable[[], object]) -> None:
+    try:
+        check()
+    except RuleError as err:
+        report(err.key, err.message)
+
+
+# Representative template inputs: what Build and BuildExternal pass for one request.
+_CUSTOM_SAMPLE = query_args(
+    "surge_check_series_total",
+    ['namespace="default"', 'pod="surge-check-pod"'],
+    ["pod"],
+    {"namespace": "default", "pod": "surge-check-pod"},
+)
+_EXTERNAL_SAMPLE = query_args(
+    "surge_check_series_total", ['namespace="default"'], [], {"namespace": "default"}
+)
+_RESOURCE_SAMPLE = query_args(
+    "surge_check_series_total",
+    ['namespace="default"', 'pod=~"surge-check-pod-a|surge-check-pod-b"'],
+    ["pod", "container"],
+    {"namespace": "default", "pod": "surge-check-pod-a|surge-check-pod-b"},
+)
+
+
+def _yaml_problem(err: yaml.YAMLError, text: str, source: str) -> str:
+    if isinstance(err, yaml.MarkedYAMLError):
+        mark = err.problem_mark or err.context_mark
+        where = f"{source}:{mark.line + 1}" if mark else source
+        context = f" ({err.context})" if err.context else ""
+        return f"{where}: invalid YAML: {err.problem or 'syntax error'}{context}"
+    if isinstance(err, yaml.reader.ReaderError):
+        line = text.count("\n", 0, err.position) + 1
+        return f"{source}:{line}: invalid YAML: unacceptable character #x{err.character:04x}"
+    return f"{source}: invalid YAML: {err}"
+
+
+def parse_config(text: str, source: str = "<config>") -> AdapterConfig:
+    """Read a config from text; raise ConfigError listing every problem."""
+    try:
+        loader = yaml.SafeLoader(text)
+    except yaml.YAMLError as err:
+        raise ConfigError([_yaml_problem(err, text, source)]) from None
+    try:
+        try:
+            node = loader.get_node() if loader.check_node() else None  # the first document
+        except yaml.YAMLError as err:
+            raise ConfigError([_yaml_problem(err, text, source)]) from None
+        reader = _Reader(loader)
+        config = reader.config(node, source)
+    finally:
+        loader.dispose()
+    if reader.problems:
+        ordered = sorted(reader.problems, key=lambda p: p[0])
+        raise ConfigError([f"{source}:{line}: {message}" for line, message in ordered])
+    return config
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except UnicodeDecodeError as err:
+        raise ConfigError(
+            [f"{path}: unable to read the config file: not UTF-8 ({err.reason})"]
+        ) from None
+    except OSError as err:
+        raise ConfigError(
+            [f"{path}: unable to read the config file: {err.strerror or err}"]
+        ) from None
+
+
+def load_config(path: str) -> AdapterConfig:
+    """Load a PA config file; raise ConfigError (every problem, one per line) if any."""
+    return parse_config(_read(path), path)
+
+
+def check_config(path: str) -> list[str]:
+    """Every problem in a config file as `FILE:LINE: message`; empty when it is valid."""
+    try:
+        load_config(path)
+    except ConfigError as err:
+        return err.problems
+    return []

@@ -1,0 +1,1 @@
+"""Benchmarks: load generators and scenarios that print ratios measured side by side."""

@@ -1,0 +1,117 @@
+"""`surge demo`: a real local Prometheus with the seed service's data, and Surge over HTTPS.
+
+No cluster: the demo pods come from an objects file. History is backfilled (the last six
+hours) and a live exporter keeps the series current, so answers move with the workday.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from importlib import resources
+from pathlib import Path
+
+from surge import demodata
+from surge.localprom import LocalPrometheus, PrometheusError, backfill
+from surge.wiring import UsageError
+
+log = logging.getLogger("surge.demo")
+
+PODS = 4
+HISTORY = timedelta(hours=6)
+
+
+def _commands(port: int, prometheus: str, workdir: Path) -> str:
+    kubectl = f"kubectl --server=https://127.0.0.1:{port} --insecure-skip-tls-verify get --raw"
+    base = "/apis/custom.metrics.k8s.io/v1beta2/namespaces/ai-platform"
+    ns = demodata.NAMESPACE
+    return "\n".join(
+        [
+            "",
+            f"Surge is serving on https://127.0.0.1:{port} (Prometheus: {prometheus}).",
+            "Paste any of these in another terminal:",
+            "",
+            "  # what Surge serves",
+            f'  {kubectl} "/apis/custom.metrics.k8s.io/v1beta2" | python3 -m json.tool',
+            "  # requests waiting in each ai-service pod (HPA type Pods)",
+            f'  {kubectl} "{base}/pods/*/http_requests_waiting?labelSelector=app%3Dai-service"'
+            " | python3 -m json.tool",
+            "  # p99 LLM latency of the Deployment (HPA type Object)",
+            f'  {kubectl} "{base}/deployments.apps/ai-service/ai_llm_response_time_p99_seconds"'
+            " | python3 -m json.tool",
+            "  # requests per second of each pod, from the counter rule",
+            f'  {kubectl} "{base}/pods/*/http_requests_per_second" | python3 -m json.tool',
+            "  # an external metric",
+            f'  {kubectl} "/apis/external.metrics.k8s.io/v1beta1/namespaces/{ns}/'
+            'ai_service_requests_waiting_total" | python3 -m json.tool',
+            "",
+            f"Data, certificates and logs are in {workdir}. Ctrl-C stops everything.",
+            "",
+        ]
+    )
+
+
+def _prepare(args: argparse.Namespace) -> tuple[Path, list[str]]:
+    """Files first, before any event loop: the history backfill and the objects file."""
+    workdir = Path(args.workdir or tempfile.mkdtemp(prefix="surge-demo-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    pods = demodata.pod_names(PODS)
+    data_dir = workdir / "prometheus"
+    if not data_dir.exists():
+        now = datetime.now(UTC)
+        log.info("backfilling %s of history for %d pods", HISTORY, len(pods))
+        backfill(data_dir, demodata.generate_openmetrics(now - HISTORY, now, 15, pods))
+    demodata.write_objects_yaml(workdir / "objects.yaml", pods)
+    return workdir, pods
+
+
+async def _demo(args: argparse.Namespace, workdir: Path, pods: list[str]) -> int:
+    from surge.cli import build_parser
+    from surge.serve import serve
+
+    data_dir = workdir / "prometheus"
+    objects = workdir / "objects.yaml"
+    exporter = await demodata.start_exporter("127.0.0.1", 0, pods, time.time)
+    exporter_port = exporter.addresses[0][1]
+    prometheus = LocalPrometheus(
+        data_dir,
+        scrape_targets=[f"127.0.0.1:{exporter_port}"],
+        scrape_interval="5s",
+        port=args.prometheus_port or None,
+    )
+    try:
+        await asyncio.to_thread(prometheus.start)
+        with resources.as_file(resources.files("surge") / "seed-rules.yaml") as rules:
+            serve_args = build_parser().parse_args(
+                [
+                    "serve",
+                    f"--config={rules}",
+                    f"--prometheus-url={prometheus.url}",
+                    f"--objects={objects}",
+                    "--bind-address=127.0.0.1",
+                    f"--secure-port={args.port}",
+                    f"--cert-dir={workdir / 'certs'}",
+                    "--metrics-relist-interval=30s",
+                    "--metrics-max-age=6h",
+                    "--insecure-skip-auth",
+                ]
+            )
+            return await serve(
+                serve_args, on_ready=lambda: print(_commands(args.port, prometheus.url, workdir))
+            )
+    finally:
+        await exporter.cleanup()
+        with contextlib.suppress(PrometheusError):
+            await asyncio.to_thread(prometheus.stop)
+
+
+def demo(args: argparse.Namespace) -> int:
+    try:
+        return asyncio.run(_demo(args, *_prepare(args)))
+    except PrometheusError as err:
+        raise UsageError(str(err).splitlines()[0]) from None

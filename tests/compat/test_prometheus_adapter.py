@@ -1,0 +1,198 @@
+"""Surge answers exactly as the real prometheus-adapter v0.12.0 does.
+
+Both run on the same config file, the same real Prometheus (constant data for three
+ai-service pods) and the same objects (the Kubernetes API stand-in; for Surge also the
+same objects as an --objects file). Each case GETs one path from PA over HTTPS and asks
+`surge query` the same path; the bodies must be equal, key order included, except for the
+timestamps (each server's own "now", checked separately). Adding a case is one line in
+CASES; `{ns}` and `{pod}` are filled in at run time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from urllib.parse import quote, urlencode
+
+import pytest
+
+from tests.compat.compare import dumps, normalize, parse
+from tests.compat.conftest import DISCOVERY, SurgeAnswer
+from tests.compat.prometheus_adapter import PrometheusAdapter
+from tests.support.oracle import ConstantData
+
+# A cold build of PA happens in the first test's setup.
+pytestmark = pytest.mark.timeout(1200)
+
+CM1 = "/apis/custom.metrics.k8s.io/v1beta1"
+CM2 = "/apis/custom.metrics.k8s.io/v1beta2"
+EM = "/apis/external.metrics.k8s.io/v1beta1"
+SEED, RICH = "seed", "rich"
+WAITING = "{ns}/pods/*/http_requests_waiting"  # seed and rich: pods/http_requests_waiting
+BAD_SELECTOR = "app==="
+
+
+def case(config: str, path: str, **query: str) -> pytest.ParameterSet:
+    """One compared path: `query` holds the raw selectors, URL-encoded here."""
+    full = path + ("?" + urlencode(query, quote_via=quote, safe="") if query else "")
+    raw = "&".join(f"{k}={v}" for k, v in query.items())
+    short = path.replace("/apis/custom.metrics.k8s.io/", "cm/").replace(
+        "/apis/external.metrics.k8s.io/", "em/"
+    )
+    return pytest.param(config, full, id=f"{config}:{short}" + (f"?{raw}" if raw else ""))
+
+
+def cm(config: str, version_prefix: str, path: str, **query: str) -> pytest.ParameterSet:
+    if path.startswith("{ns}/"):
+        path = "namespaces/" + path
+    return case(config, f"{version_prefix}/{path}", **query)
+
+
+def em(config: str, namespace: str, metric: str, **query: str) -> pytest.ParameterSet:
+    return case(config, f"{EM}/namespaces/{namespace}/{metric}", **query)
+
+
+CASES = [
+    # --- seed-rules.yaml: discovery, pods by selector
+    *(case(SEED, path) for path in DISCOVERY),
+    cm(SEED, CM2, WAITING, labelSelector="app=ai-service"),
+    cm(SEED, CM1, WAITING, labelSelector="app=ai-service"),
+    cm(SEED, CM2, WAITING),
+    cm(SEED, CM2, WAITING, labelSelector="app=nothing"),
+    cm(SEED, CM2, WAITING, labelSelector="app in (ai-service),pod-template-hash"),
+    cm(SEED, CM2, WAITING, labelSelector="app!=ai-service"),
+    cm(SEED, CM2, WAITING, labelSelector=BAD_SELECTOR),
+    cm(SEED, CM2, "{ns}/pods/*/http_requests_per_second", labelSelector="app=ai-service"),
+    # pods by name
+    cm(SEED, CM1, "{ns}/pods/{pod}/http_requests_waiting"),
+    cm(SEED, CM2, "{ns}/pods/{pod}/http_requests_waiting"),
+    cm(SEED, CM2, "{ns}/pods/no-such-pod/http_requests_waiting"),
+    cm(SEED, CM2, "{ns}/pods/{pod}/http_requests_per_second"),
+    # objects other than pods, qualified and not
+    cm(SEED, CM2, "{ns}/deployments.apps/ai-service/ai_llm_response_time_p99_seconds"),
+    cm(SEED, CM1, "{ns}/deployments.apps/ai-service/ai_llm_response_time_p99_seconds"),
+    cm(SEED, CM2, "{ns}/deployments/ai-service/ai_llm_response_time_p99_seconds"),
+    cm(SEED, CM2, "{ns}/deployments/*/ai_llm_response_time_p99_seconds"),
+    cm(SEED, CM2, "{ns}/services/ai-service/http_requests_per_second"),
+    cm(SEED, CM2, "{ns}/jobs.batch/ai-service/http_requests_per_second"),
+    # the namespace itself
+    cm(SEED, CM2, "{ns}/metrics/http_requests_waiting"),
+    cm(SEED, CM1, "{ns}/metrics/ai_llm_response_time_p99_seconds"),
+    cm(SEED, CM2, "{ns}/metrics/http_requests_per_second"),
+    # metricLabelSelector: every operator, by selector and by name
+    cm(SEED, CM2, WAITING, metricLabelSelector="container=ai-service"),
+    cm(SEED, CM1, WAITING, metricLabelSelector="container=ai-service"),
+    cm(SEED, CM2, WAITING, metricLabelSelector="container==ai-service"),
+    cm(SEED, CM2, WAITING, metricLabelSelector="container!=other"),
+    cm(SEED, CM2, WAITING, metricLabelSelector="container in (other,ai-service)"),
+    cm(SEED, CM2, WAITING, metricLabelSelector="container notin (ai-service)"),
+    cm(SEED, CM2, WAITING, metricLabelSelector="container"),
+    cm(SEED, CM2, WAITING, metricLabelSelector="!container"),
+    cm(SEED, CM2, WAITING, metricLabelSelector="service=ai-service,job notin (x,y)"),
+    cm(SEED, CM2, WAITING, labelSelector="app=ai-service", metricLabelSelector="!nolabel"),
+    cm(SEED, CM2, "{ns}/pods/{pod}/http_requests_waiting", metricLabelSelector="job=ai-service"),
+    cm(SEED, CM1, "{ns}/pods/{pod}/http_requests_waiting", metricLabelSelector="!container"),
+    # unknown metrics and resources, wrong scope
+    cm(SEED, CM2, "{ns}/pods/*/no_such_metric"),
+    cm(SEED, CM2, "{ns}/pods/{pod}/no_such_metric"),
+    cm(SEED, CM2, "{ns}/services/ai-service/http_requests_waiting"),
+    cm(SEED, CM2, "{ns}/widgets/*/http_requests_waiting"),
+    cm(SEED, CM2, "{ns}/widgets/one/http_requests_waiting"),
+    cm(SEED, CM2, "pods/*/http_requests_waiting"),
+    cm(SEED, CM1, "{ns}/metrics/no_such_metric"),
+    # external metrics (namespaced rule)
+    em(SEED, "{ns}", "ai_service_requests_waiting_total", labelSelector="service=ai-service"),
+    em(SEED, "{ns}", "ai_service_requests_waiting_total"),
+    em(SEED, "{ns}", "ai_service_requests_waiting_total", labelSelector="service!=ai-service"),
+    em(SEED, "default", "ai_service_requests_waiting_total"),
+    em(SEED, "{ns}", "ai_service_requests_waiting_total", labelSelector=BAD_SELECTOR),
+    em(SEED, "{ns}", "no_such_metric"),
+    # --- rich.yaml: several rules per series, templates, two-group names
+    *(case(RICH, path) for path in DISCOVERY),
+    cm(RICH, CM2, WAITING, labelSelector="app=ai-service"),
+    cm(RICH, CM1, "{ns}/services/ai-service/http_requests_waiting"),
+    cm(RICH, CM2, "{ns}/services/*/http_requests_waiting"),
+    cm(RICH, CM2, "{ns}/deployments.apps/ai-service/http_requests_waiting_max"),
+    cm(RICH, CM2, "{ns}/metrics/http_requests_waiting_max"),
+    cm(RICH, CM2, "{ns}/deployments/*/ai_llm_response_time_mean_seconds"),
+    cm(RICH, CM1, "{ns}/deployments.apps/ai-service/ai_llm_response_time_mean_seconds"),
+    cm(RICH, CM2, "{ns}/pods/*/ai_llm_response_time_p99_seconds"),
+    cm(RICH, CM2, "{ns}/pods/{pod}/ai_llm_response_time_p99_seconds"),
+    cm(RICH, CM1, "{ns}/metrics/ai_llm_response_time_p99_seconds"),
+    cm(
+        RICH, CM2, "{ns}/pods/*/http_requests_per_second", metricLabelSelector="job in (ai-service)"
+    ),
+    cm(RICH, CM2, "{ns}/deployments.apps/ai-service/http_requests_per_second"),
+    cm(RICH, CM2, "{ns}/services/ai-service/http_requests_waiting_max"),
+    # external metrics: namespaced (the default) and `namespaced: false`
+    em(RICH, "{ns}", "ai_service_requests_waiting"),
+    em(RICH, "{ns}", "ai_service_requests_waiting", labelSelector="service=ai-service"),
+    em(RICH, "default", "ai_service_requests_waiting"),
+    em(RICH, "default", "ai_service_requests_per_second"),
+    em(RICH, "{ns}", "ai_service_requests_per_second", labelSelector="service=ai-service"),
+    em(
+        RICH, "default", "ai_service_requests_per_second", labelSelector="service in (ai-service,x)"
+    ),
+    em(
+        RICH,
+        "default",
+        "ai_service_requests_per_second",
+        labelSelector="service notin (ai-service)",
+    ),
+    em(RICH, "default", "ai_service_requests_per_second", labelSelector="service"),
+    em(RICH, "default", "ai_service_requests_per_second", labelSelector="!service"),
+]
+
+
+def _fill(path: str, data: ConstantData) -> str:
+    return path.replace("{ns}", data.namespace).replace("{pod}", data.pods[0])
+
+
+@pytest.mark.parametrize("source", ["objects", "kubeconfig"])
+@pytest.mark.parametrize(("config_name", "path"), CASES, indirect=["config_name"])
+def test_surge_answers_as_prometheus_adapter(
+    config_name: str,
+    path: str,
+    source: str,
+    prometheus_adapter: PrometheusAdapter,
+    surge_query: Callable[[str, str], SurgeAnswer],
+    prometheus_constant: ConstantData,
+) -> None:
+    path = _fill(path, prometheus_constant)
+    now = datetime.now(UTC)
+    pa = prometheus_adapter.get(path)
+    surge = surge_query(path, source)
+    expected = normalize(parse(pa.body, "prometheus-adapter"), now, "prometheus-adapter")
+    got = normalize(parse(surge.body, "surge"), now, "surge")
+
+    assert got == expected, f"{path}\nPA {pa.status}: {pa.body}\nSurge: {surge.body}"
+    assert dumps(got) == dumps(expected), "same content, different key order"
+    if pa.status >= 300:
+        assert expected.get("code") == pa.status, "PA's Status body names its HTTP code"
+    assert surge.exit_code == (0 if pa.status < 300 else 1), surge.stderr
+
+
+@pytest.mark.parametrize("config_name", [SEED], indirect=True)
+@pytest.mark.parametrize("source", ["objects", "kubeconfig"])
+def test_malformed_metric_label_selector_is_a_bad_request(
+    config_name: str,
+    source: str,
+    prometheus_adapter: PrometheusAdapter,
+    surge_query: Callable[[str, str], SurgeAnswer],
+    prometheus_constant: ConstantData,
+) -> None:
+    """The one answer Surge changes on purpose: PA turns a malformed metricLabelSelector
+    into a 500 without a reason; Surge answers it as PA answers a malformed labelSelector
+    (400 BadRequest), the same message in both."""
+    base = _fill(f"{CM2}/namespaces/{{ns}}/pods/*/http_requests_waiting", prometheus_constant)
+    bad = quote(BAD_SELECTOR, safe="")
+    pa_metric = prometheus_adapter.get(f"{base}?metricLabelSelector={bad}")
+    pa_label = prometheus_adapter.get(f"{base}?labelSelector={bad}")
+    pa_metric_body = parse(pa_metric.body, "prometheus-adapter")
+    pa_label_body = parse(pa_label.body, "prometheus-adapter")
+    assert (pa_metric.status, pa_label.status) == (500, 400)
+    assert pa_metric_body["message"] == pa_label_body["message"]
+
+    surge = surge_query(f"{base}?metricLabelSelector={bad}", source)
+    assert dumps(parse(surge.body, "surge")) == dumps(pa_label_body)
+    assert surge.exit_code == 1
