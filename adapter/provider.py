@@ -86,7 +86,10 @@ class PrometheusProvider:
         metric_selector: Selector,
     ) -> MetricValue:
         return MetricValue(
-            described_object=ObjectReference(res.kind, namespace, name, res.api_version),
+            # PA's helpers.ReferenceFor writes group + "/" + version: "/v1" for core kinds
+            described_object=ObjectReference(
+                res.kind, namespace, name, f"{res.group}/{res.version}"
+            ),
             metric=info.metric,
             timestamp=_timestamp(at),
             value=Quantity.from_float_milli(0.0 if math.isnan(value) else value),

@@ -168,6 +168,7 @@ class _Reader:
             self.loader.flatten_mapping(node)  # YAML merge keys (`<<: *defaults`)
         except yaml.MarkedYAMLError as err:
             mark = err.problem_mark or node.start_mark
+            self.mistyped.add(path)
             self.problem(mark.line + 1, path, f"invalid YAML merge: {err.problem}")
             return {}
         fields: dict[str, yaml.Node] = {}

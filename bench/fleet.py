@@ -24,7 +24,8 @@ def fleet(namespaces: int, deployments: int, pods: int = 2) -> list[Service]:
     for d in range(deployments):
         ns = f"team-{d % namespaces:04d}"
         name = f"svc-{d // namespaces:04d}"
-        out.append(Service(ns, name, tuple(f"{name}-{p}" for p in range(pods))))
+        # pod names as a Deployment makes them: <deployment>-<template hash>-<suffix>
+        out.append(Service(ns, name, tuple(f"{name}-7d9f8b6c5d-{p:05d}" for p in range(pods))))
     return out
 
 
@@ -41,7 +42,7 @@ def p99(service: Service) -> float:
     return 1.0 + waiting(service, service.pods[0]) / 20.0
 
 
-def _series(services: list[Service]) -> Iterator[tuple[str, str, float]]:
+def series(services: list[Service]) -> Iterator[tuple[str, str, float]]:
     for s in services:
         for pod in s.pods:
             labels = f'namespace="{s.namespace}",pod="{pod}",deployment="{s.deployment}"'
@@ -56,7 +57,7 @@ def openmetrics(services: list[Service], start: float, end: float, step_s: int) 
     times = range(int(start), int(end) + 1, step_s)
     lines: list[str] = []
     current = ""
-    for name, labels, value in _series(services):
+    for name, labels, value in series(services):
         if name != current:
             lines.append(f"# TYPE {name} gauge")
             current = name

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import aiohttp
 from aiohttp import web
-from apiservice.server import build_app
-from apiservice.types import status_body
 
-from apiservice.errors import ServiceUnavailable
+from apiservice.errors import APIError
+from apiservice.server import build_app
+from apiservice.types import status
 from surge.wiring import backend
 
 log = logging.getLogger("surge.query")
@@ -45,10 +45,11 @@ async def query(args: argparse.Namespace) -> int:
     async with backend(args, watch=False) as b:
         try:
             await b.discovery.relist()
-        except ServiceUnavailable as err:
-            print(json.dumps(status_body(ServiceUnavailable(err.message))))
+        except APIError as err:  # no series list: answer as a server would that cannot list
+            log.error("listing series failed: %s", err.message)
+            print(json.dumps(status(err)))
             return 1
         app = build_app(b.provider, ready=lambda: True, insecure_skip_auth=True)
-        status, body = await _ask(app, path)
+        code, body = await _ask(app, path)
     sys.stdout.write(body if body.endswith("\n") else body + "\n")
-    return 0 if 200 <= status < 300 else 1
+    return 0 if 200 <= code < 300 else 1

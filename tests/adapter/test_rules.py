@@ -259,6 +259,15 @@ def test_broken_config_reports_every_problem_with_its_line() -> None:
             ],
         ),
         (
+            "rules:\n- <<: 5\n  seriesQuery: x\n",
+            [
+                "c.yaml:2: rules[0]: invalid YAML merge: expected a mapping or list of mappings "
+                "for merging, but found scalar"
+            ],
+        ),
+        ("rules:\n- <<: [*a]\n", ["c.yaml:2: invalid YAML: found undefined alias 'a'"]),
+        ("rules: []\n\x00\n", ["c.yaml:2: invalid YAML: unacceptable character #x0000"]),
+        (
             'rules:\n- seriesQuery: "a"b"\n',
             [
                 "c.yaml:2: invalid YAML: expected <block end>, but found '<scalar>' "

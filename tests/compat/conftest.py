@@ -51,7 +51,8 @@ def adapter_binary() -> Path:
     try:
         return build()
     except AdapterError as err:
-        pytest.fail(str(err), pytrace=False)
+        problem = str(err)
+    pytest.fail(problem, pytrace=False)
 
 
 @pytest.fixture(scope="session")
@@ -100,8 +101,11 @@ def prometheus_adapter(
         try:
             adapter.wait_listed(DISCOVERY)
         except AdapterError as err:
-            pytest.fail(str(err), pytrace=False)
-        yield adapter
+            problem = str(err)
+        else:
+            yield adapter
+            return
+        pytest.fail(problem, pytrace=False)
 
 
 @pytest.fixture

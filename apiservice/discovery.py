@@ -1,0 +1,77 @@
+"""API discovery documents: /apis, each group, and each group-version's resource list.
+
+Both custom metrics versions are listed, v1beta2 first and preferred, as the cluster's
+aggregator reports the group once Surge's two APIService objects are registered.
+(custom-metrics-apiserver's own group document names only its first-priority version.)
+"""
+
+from __future__ import annotations
+
+from apiservice.provider import Provider
+from apiservice.types import CUSTOM_GROUP, CUSTOM_VERSIONS, EXTERNAL_GROUP, EXTERNAL_VERSIONS, JSON
+
+GROUP_VERSIONS: dict[str, tuple[str, ...]] = {
+    CUSTOM_GROUP: CUSTOM_VERSIONS,
+    EXTERNAL_GROUP: EXTERNAL_VERSIONS,
+}
+
+
+def _version(group: str, version: str) -> JSON:
+    return {"groupVersion": f"{group}/{version}", "version": version}
+
+
+def _group(group: str) -> JSON:
+    versions = GROUP_VERSIONS[group]
+    return {
+        "name": group,
+        "versions": [_version(group, v) for v in versions],
+        "preferredVersion": _version(group, versions[0]),
+    }
+
+
+def api_group_list() -> JSON:
+    """metav1.APIGroupList, the body of /apis."""
+    return {
+        "kind": "APIGroupList",
+        "apiVersion": "v1",
+        "groups": [_group(group) for group in GROUP_VERSIONS],
+    }
+
+
+def api_group(group: str) -> JSON:
+    """metav1.APIGroup, the body of /apis/<group>; `group` must be one Surge serves."""
+    return {"kind": "APIGroup", "apiVersion": "v1", **_group(group)}
+
+
+def _resource(name: str, namespaced: bool, kind: str) -> JSON:
+    return {
+        "name": name,
+        "singularName": "",
+        "namespaced": namespaced,
+        "kind": kind,
+        "verbs": ["get"],
+    }
+
+
+def api_resource_list(group: str, version: str, provider: Provider) -> JSON:
+    """metav1.APIResourceList: one resource per servable metric, as custom-metrics-apiserver has.
+
+    Custom metrics are named `<group-resource>/<metric>`; external metrics by their name,
+    always namespaced.
+    """
+    if group == CUSTOM_GROUP:
+        resources = [
+            _resource(f"{info.group_resource}/{info.metric}", info.namespaced, "MetricValueList")
+            for info in provider.list_all_metrics()
+        ]
+    else:
+        resources = [
+            _resource(info.metric, True, "ExternalMetricValueList")
+            for info in provider.list_all_external_metrics()
+        ]
+    return {
+        "kind": "APIResourceList",
+        "apiVersion": "v1",
+        "groupVersion": f"{group}/{version}",
+        "resources": resources,
+    }

@@ -1,0 +1,296 @@
+"""The aggregated API server's HTTP layer: routing, errors as metav1.Status, health, metrics.
+
+All answers are GETs. A provider's APIError becomes a Status with its code; anything else is
+logged here with its traceback and answered with a generic 500, so no internal detail
+reaches a client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+import time
+from collections.abc import Callable
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
+from prometheus_client.exposition import generate_latest
+
+from apiservice import discovery, openapi, types
+from apiservice.errors import APIError, InternalError, NotFound, metric_not_found
+from apiservice.provider import CustomMetricInfo, ExternalMetricInfo, Provider
+from apiservice.routes import (
+    CustomMetric,
+    Discovery,
+    ExternalMetric,
+    Health,
+    Metrics,
+    OpenAPI,
+    Route,
+    resolve,
+)
+from apiservice.selectors import parse_selector
+
+log = logging.getLogger(__name__)
+
+AUTH_NOT_IMPLEMENTED = (
+    "delegated authentication is not implemented yet; pass --insecure-skip-auth to run without it"
+)
+_PATH_NOT_FOUND = "the server could not find the requested resource"
+_INTERNAL = "Internal error occurred: an unexpected error; see the server log"
+_VERBS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+_TEXT = "text/plain; charset=utf-8"
+
+
+class MethodNotAllowed(APIError):
+    code = 405
+    reason = "MethodNotAllowed"
+
+
+class NotAcceptable(APIError):
+    code = 406
+    reason = "NotAcceptable"
+
+
+class _Instruments:
+    """Request count and latency, labelled by verb, route kind and code (never by raw path)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.requests = Counter(
+            "surge_apiserver_requests",
+            "API requests answered, by verb, route kind and HTTP code.",
+            ["verb", "route", "code"],
+            registry=registry,
+        )
+        self.duration = Histogram(
+            "surge_apiserver_request_duration_seconds",
+            "Time to answer an API request, by verb and route kind.",
+            ["verb", "route"],
+            registry=registry,
+        )
+
+    def observe(self, method: str, route: str, code: int, seconds: float) -> None:
+        verb = method if method in _VERBS else "OTHER"
+        self.requests.labels(verb, route, str(code)).inc()
+        self.duration.labels(verb, route).observe(seconds)
+
+
+def _json(body: object, status: int = 200) -> web.Response:
+    return web.Response(body=types.encode(body), status=status, content_type="application/json")
+
+
+def _text(body: str, status: int = 200) -> web.Response:
+    headers = {"Content-Type": _TEXT, "X-Content-Type-Options": "nosniff"}
+    return web.Response(text=body, status=status, headers=headers)
+
+
+def _accepts_json(accept: str) -> bool:
+    """Whether an Accept header admits JSON; kubectl asks /openapi/v2 for protobuf first."""
+    if not accept.strip():
+        return True
+    ranges = {part.split(";")[0].strip().lower() for part in accept.split(",")}
+    return bool(ranges & {"application/json", "application/*", "*/*"})
+
+
+def _resolve_custom(provider: Provider, route: CustomMetric) -> CustomMetricInfo:
+    """The registered metric the path names: the group-resource as written
+    (`deployments.apps`) first, then an unqualified resource (`deployments`)."""
+    namespaced = route.namespace != ""
+    candidates = [
+        info
+        for info in provider.list_all_metrics()
+        if info.metric == route.metric and info.namespaced == namespaced
+    ]
+    for matches in (
+        lambda info: str(info.group_resource) == route.resource,
+        lambda info: info.group_resource.resource == route.resource,
+    ):
+        for info in candidates:
+            if matches(info):
+                return info
+    name = "" if route.name == "*" else route.name
+    raise metric_not_found(route.metric, route.resource, name)
+
+
+class _API:
+    def __init__(
+        self, provider: Provider, ready: Callable[[], bool] | None, registry: CollectorRegistry
+    ) -> None:
+        self.provider = provider
+        self.ready = ready
+        self.registry = registry
+
+    async def answer(self, route: Route, request: web.Request) -> web.Response:
+        match route:
+            case CustomMetric():
+                return await self.custom(route, request)
+            case ExternalMetric():
+                return await self.external(route, request)
+            case Discovery():
+                return _json(self.discovery(route))
+            case OpenAPI():
+                return self.openapi(route, request)
+            case Health():
+                return self.readyz() if route.check == "readyz" else _text("ok")
+            case Metrics():
+                headers = {"Content-Type": CONTENT_TYPE_LATEST}
+                return web.Response(body=generate_latest(self.registry), headers=headers)
+
+    async def custom(self, route: CustomMetric, request: web.Request) -> web.Response:
+        # Kubernetes decodes the list options (labelSelector) before it looks at anything else.
+        selector = parse_selector(request.query.get("labelSelector"))
+        metric_selector = parse_selector(request.query.get("metricLabelSelector"))
+        info = _resolve_custom(self.provider, route)
+        if route.name == "*":
+            values = await self.provider.get_metric_by_selector(
+                route.namespace, selector, info, metric_selector
+            )
+        else:
+            value = await self.provider.get_metric_by_name(
+                route.namespace, route.name, info, metric_selector
+            )
+            values = [value]
+        return _json(types.metric_value_list(values, route.version))
+
+    async def external(self, route: ExternalMetric, request: web.Request) -> web.Response:
+        metric_selector = parse_selector(request.query.get("labelSelector"))
+        values = await self.provider.get_external_metric(
+            route.namespace, metric_selector, ExternalMetricInfo(route.metric)
+        )
+        return _json(types.external_metric_value_list(values))
+
+    def discovery(self, route: Discovery) -> types.JSON:
+        if route.group is None:
+            return discovery.api_group_list()
+        if route.version is None:
+            return discovery.api_group(route.group)
+        return discovery.api_resource_list(route.group, route.version, self.provider)
+
+    def openapi(self, route: OpenAPI, request: web.Request) -> web.Response:
+        if not _accepts_json(request.headers.get("Accept", "")):
+            raise NotAcceptable("only the following media types are accepted: application/json")
+        if route.version == "v2":
+            return web.Response(body=openapi.openapi_v2(), content_type="application/json")
+        if route.group_version is None:
+            return web.Response(
+                body=openapi.openapi_v3_discovery(), content_type="application/json"
+            )
+        document = openapi.openapi_v3_document(*route.group_version)
+        if document is None:  # pragma: no cover - routes only name served group-versions
+            raise NotFound(_PATH_NOT_FOUND)
+        body, digest = document
+        wanted = request.query.get("hash")
+        if wanted is not None and wanted != digest:
+            # An old hash: send the client to the current document, as Kubernetes does.
+            return web.Response(status=301, headers={"Location": f"{request.path}?hash={digest}"})
+        response = web.Response(body=body, content_type="application/json")
+        response.headers["ETag"] = f'"{digest}"'
+        if wanted is not None:
+            response.headers["Cache-Control"] = "public, immutable"
+        return response
+
+    def readyz(self) -> web.Response:
+        try:
+            ready = self.ready is None or self.ready()
+        except Exception:
+            log.exception("the readiness check failed")
+            ready = False
+        if ready:
+            return _text("ok")
+        # Kubernetes' health report: one line per check, the reason withheld from clients.
+        report = "[+]ping ok\n[-]provider failed: reason withheld\nreadyz check failed\n"
+        return _text(report, status=500)
+
+
+def build_app(
+    provider: Provider,
+    *,
+    metrics_registry: CollectorRegistry | None = None,
+    ready: Callable[[], bool] | None = None,
+    insecure_skip_auth: bool,
+) -> web.Application:
+    """The aiohttp application serving the metrics APIs from `provider`.
+
+    `metrics_registry` receives the request metrics and is what /metrics exposes (a private
+    registry when None); `ready` decides /readyz (always ready when None).
+    """
+    if not insecure_skip_auth:
+        raise ValueError(AUTH_NOT_IMPLEMENTED)
+    registry = metrics_registry or CollectorRegistry()
+    api = _API(provider, ready, registry)
+    instruments = _Instruments(registry)
+
+    async def handle(request: web.Request) -> web.Response:
+        started = time.perf_counter()
+        kind = "unknown"
+        try:
+            route = resolve(request.path)
+            if route is None:
+                raise NotFound(_PATH_NOT_FOUND)
+            kind = route.kind
+            if request.method != "GET":
+                raise MethodNotAllowed(
+                    "the server does not allow this method on the requested resource"
+                )
+            response = await api.answer(route, request)
+        except APIError as err:
+            response = _json(types.status(err), status=err.code)
+        except Exception:
+            log.exception("%s %s failed", request.method, request.path_qs)
+            error = InternalError(_INTERNAL)
+            response = _json(types.status(error), status=error.code)
+        instruments.observe(request.method, kind, response.status, time.perf_counter() - started)
+        return response
+
+    app = web.Application()
+    app.router.add_route("*", "/{path:.*}", handle)
+    return app
+
+
+class APIServer:
+    """Serves an app on host:port, over TLS when given a context, until stopped.
+
+    Port 0 binds a free port; `port` tells which. `stop` lets requests in flight finish
+    (up to `shutdown_timeout` seconds) before it closes connections.
+    """
+
+    def __init__(
+        self,
+        app: web.Application,
+        host: str,
+        port: int,
+        ssl_context: ssl.SSLContext | None = None,
+        *,
+        shutdown_timeout: float = 30.0,
+    ) -> None:
+        self._runner = web.AppRunner(app, shutdown_timeout=shutdown_timeout)
+        self._host = host
+        self._port = port
+        self._ssl_context = ssl_context
+
+    async def start(self) -> None:
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self._host, self._port, ssl_context=self._ssl_context)
+        await site.start()
+
+    @property
+    def port(self) -> int:
+        """The bound port; valid after start()."""
+        return int(self._runner.addresses[0][1])
+
+    async def stop(self) -> None:
+        await self._runner.cleanup()
+
+
+async def serve(
+    app: web.Application, host: str, port: int, ssl_context: ssl.SSLContext | None
+) -> None:
+    """Serve until cancelled, then shut down gracefully."""
+    server = APIServer(app, host, port, ssl_context)
+    await server.start()
+    log.info("serving on %s:%d", host, server.port)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await server.stop()
