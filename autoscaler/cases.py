@@ -364,6 +364,12 @@ def _hpa(value: Any) -> HorizontalPodAutoscaler:
     )
 
 
+def read_hpa(value: Any) -> HorizontalPodAutoscaler:
+    """An autoscaling/v2 HorizontalPodAutoscaler object (as applied, or as the API returns
+    it) as typed values; raises CaseError naming the first bad field (hpa.spec...)."""
+    return _hpa(value)
+
+
 def _scale(value: Any) -> Scale:
     obj = _object(value, "scale")
     return Scale(

@@ -76,9 +76,9 @@ SEED_LOAD_TEST: tuple[LoadTestRow, ...] = (
 )
 
 # The traffic curve in local time (hour, QPS). Inside each period of the table it stays in
-# the table's QPS range and follows a workday's shape (night trough, lunch and evening
-# peaks); the steps between periods are 20-minute ramps centred on the table's boundaries.
-# The curve wraps at midnight: the last ramp ends at 00:06.
+# the table's QPS range, averages about the middle of it, and follows a workday's shape
+# (night trough, lunch and evening peaks); the steps between periods are 20-minute ramps
+# centred on the table's boundaries. It wraps at midnight: the last ramp ends at 00:06.
 SEED_WORKDAY_QPS: tuple[tuple[float, float], ...] = (
     (0.1, 76),
     (1.5, 60),
@@ -88,19 +88,19 @@ SEED_WORKDAY_QPS: tuple[tuple[float, float], ...] = (
     (6.17, 205),
     (7.5, 300),
     (8.83, 390),
-    (9.17, 820),
-    (10.5, 1000),
-    (11.5, 1160),
-    (12.5, 1080),
-    (13.5, 990),
-    (15.0, 1070),
-    (16.5, 1150),
-    (17.83, 1180),
-    (18.17, 1240),
-    (19.0, 1300),
-    (20.0, 1350),
-    (21.0, 1250),
-    (21.83, 1060),
+    (9.17, 810),
+    (10.5, 960),
+    (11.5, 1120),
+    (12.5, 1030),
+    (13.5, 940),
+    (15.0, 1000),
+    (16.5, 1080),
+    (17.83, 1120),
+    (18.17, 1170),
+    (19.0, 1240),
+    (20.0, 1310),
+    (21.0, 1200),
+    (21.83, 1040),
     (22.17, 480),
     (23.0, 420),
     (23.9, 310),

@@ -27,7 +27,12 @@ HISTORY = timedelta(hours=6)
 
 
 def _commands(port: int, prometheus: str, workdir: Path) -> str:
-    kubectl = f"kubectl --server=https://127.0.0.1:{port} --insecure-skip-tls-verify get --raw"
+    # --token: without a kubeconfig, kubectl would stop to ask for a username (the demo
+    # serves without authentication, so any token does)
+    kubectl = (
+        f"kubectl --server=https://127.0.0.1:{port} --insecure-skip-tls-verify --token=demo "
+        "get --raw"
+    )
     base = "/apis/custom.metrics.k8s.io/v1beta2/namespaces/ai-platform"
     ns = demodata.NAMESPACE
     return "\n".join(

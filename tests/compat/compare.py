@@ -53,3 +53,14 @@ def _check_timestamp(value: object, now: datetime, who: str) -> None:
 def dumps(body: Any) -> str:
     """The parsed body as text in its own key order, so an order difference shows."""
     return json.dumps(body, indent=1)
+
+
+def resource_difference(expected: Any, got: Any) -> str:
+    """For two discovery lists, which resource names only one of them has."""
+    if not all(isinstance(b, dict) and b.get("kind") == "APIResourceList" for b in (expected, got)):
+        return ""
+    names = [{str(r.get("name")) for r in b.get("resources", [])} for b in (expected, got)]
+    return (
+        f"\nonly prometheus-adapter lists: {sorted(names[0] - names[1])}"
+        f"\nonly Surge lists: {sorted(names[1] - names[0])}"
+    )

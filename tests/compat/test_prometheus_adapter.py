@@ -16,7 +16,7 @@ from urllib.parse import quote, urlencode
 
 import pytest
 
-from tests.compat.compare import dumps, normalize, parse
+from tests.compat.compare import dumps, normalize, parse, resource_difference
 from tests.compat.conftest import DISCOVERY, SurgeAnswer
 from tests.compat.prometheus_adapter import PrometheusAdapter
 from tests.support.oracle import ConstantData
@@ -165,7 +165,9 @@ def test_surge_answers_as_prometheus_adapter(
     expected = normalize(parse(pa.body, "prometheus-adapter"), now, "prometheus-adapter")
     got = normalize(parse(surge.body, "surge"), now, "surge")
 
-    assert got == expected, f"{path}\nPA {pa.status}: {pa.body}\nSurge: {surge.body}"
+    assert got == expected, f"{path}\nPA {pa.status}: {pa.body}\nSurge: {surge.body}" + (
+        resource_difference(expected, got)
+    )
     assert dumps(got) == dumps(expected), "same content, different key order"
     if pa.status >= 300:
         assert expected.get("code") == pa.status, "PA's Status body names its HTTP code"

@@ -1,0 +1,652 @@
+"""`surge simulate`: an HPA spec driven through time, one controller sync every 15 s.
+
+Every decision is autoscaler.hpa.decide, the controller's own algorithm, with its memory
+carried from one sync to the next. Around it this module plays the cluster: the target's
+pods (created by a rescale, ready after a delay, the newest removed first, as a
+ReplicaSet removes them) and the metrics APIs, answering either from a traffic scenario
+run through a capacity model (autoscaler.scenario) or from recorded metric history
+(autoscaler.timeline). The report is autoscaler.simreport's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, timezone
+from importlib import resources
+from pathlib import Path
+from typing import Any, Protocol, TextIO
+
+import yaml
+
+from autoscaler import conditions as c
+from autoscaler.behavior import History
+from autoscaler.cases import CaseError, read_hpa
+from autoscaler.hpa import MetricResult, Options, decide
+from autoscaler.objects import (
+    Cluster,
+    Container,
+    ContainerMetrics,
+    CustomMetricValue,
+    ExternalMetricValue,
+    HorizontalPodAutoscaler,
+    MetricSpec,
+    Pod,
+    PodCondition,
+    PodMetrics,
+    Scale,
+)
+from autoscaler.progress import progress
+from autoscaler.scenario import Capacity, PodLoad, Service, Traffic, calibrate
+from autoscaler.timeline import Timeline
+
+SYNC_PERIOD_S = 15.0  # kube-controller-manager --horizontal-pod-autoscaler-sync-period
+SEED_SCENARIO = "seed-workday"
+SCENARIOS = (SEED_SCENARIO,)
+# The metric names the seed-workday scenario answers, and how long a window each is read
+# over, in syncs: metrics-server's CPU and memory windows (30 s), a gauge scraped every
+# 15 s, and the rate() windows of the seed's rules (2m per-second rates, 5m histogram).
+WAITING = "http_requests_waiting"
+REQUESTS_PER_SECOND = "http_requests_per_second"
+P99 = "ai_llm_response_time_p99_seconds"
+WAITING_TOTAL = "ai_service_requests_waiting_total"
+SCENARIO_WINDOWS = {"cpu": 2, "memory": 2, WAITING: 1, REQUESTS_PER_SECOND: 8, P99: 20}
+SCENARIO_WINDOWS[WAITING_TOTAL] = 1
+# The timeline columns that are not metrics.
+REPLICAS_COLUMN, QPS_COLUMN, P99_COLUMN = "replicas", "qps", "p99_seconds"
+POD_METRICS_WINDOW = timedelta(seconds=30)
+POD_LABELS = {"app": "simulated"}
+POD_SELECTOR = "app=simulated"
+
+
+class SimulationError(ValueError):
+    """An HPA, scenario or timeline that cannot be simulated; one line, exit 2."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    ready_delay_s: float = 40.0  # the seed's readiness probe: 30 s initial delay + 10 s period
+    latency_target_s: float = 5.0  # the seed's latency HPA's target
+    options: Options = Options()
+
+
+# --- the HPA ------------------------------------------------------------------------------
+
+
+def load_hpa(text: str, source: str, name: str | None = None) -> HorizontalPodAutoscaler:
+    """The HPA named `name` (or the first) in YAML as applied to a cluster."""
+    try:
+        docs = [d for d in yaml.safe_load_all(text) if d is not None]
+    except yaml.YAMLError as err:
+        raise SimulationError(f"{source}: not valid YAML: {str(err).splitlines()[0]}") from None
+    items: list[Any] = []
+    for doc in docs:
+        items.extend(doc["items"] if isinstance(doc, dict) and "items" in doc else [doc])
+    hpas = [d for d in items if isinstance(d, dict) and d.get("kind") == "HorizontalPodAutoscaler"]
+    if not hpas:
+        raise SimulationError(f"{source}: no HorizontalPodAutoscaler in it")
+    if name is not None:
+        hpas = [d for d in hpas if (d.get("metadata") or {}).get("name") == name]
+        if not hpas:
+            raise SimulationError(f"{source}: no HorizontalPodAutoscaler named {name}")
+    chosen = hpas[0]
+    if chosen.get("apiVersion") != "autoscaling/v2":
+        raise SimulationError(
+            f"{source}: apiVersion {chosen.get('apiVersion')!r}: only autoscaling/v2 is read"
+        )
+    try:
+        return read_hpa(chosen)
+    except CaseError as err:
+        raise SimulationError(f"{source}: {err}") from None
+
+
+def seed_hpa_text() -> str:
+    """The seed's HPAs, shipped with the package (autoscaler/seed-hpa.yaml)."""
+    return resources.files("autoscaler").joinpath("seed-hpa.yaml").read_text(encoding="utf-8")
+
+
+def signal_name(spec: MetricSpec) -> str:
+    """The name a metric is answered under: the resource for Resource metrics."""
+    return spec.name
+
+
+def is_per_pod(spec: MetricSpec) -> bool:
+    """Whether the metrics API answers this metric per pod (it then scales with load)."""
+    return spec.type in ("Resource", "ContainerResource", "Pods")
+
+
+def target_value(spec: MetricSpec) -> float | None:
+    """The target in the units the HPA's status shows (percent, or the quantity)."""
+    t = spec.target
+    if t is None:
+        return None
+    if t.average_utilization is not None:
+        return float(t.average_utilization)
+    milli = t.average_value if t.average_value is not None else t.value
+    return None if milli is None else milli / 1000
+
+
+def current_value(result: MetricResult) -> float | None:
+    """A metric's current value as decide reports it, in the target's units."""
+    cur = result.current
+    if cur is None:
+        return None
+    if cur.average_utilization is not None:
+        return float(cur.average_utilization)
+    milli = cur.average_value if cur.average_value is not None else cur.value
+    return None if milli is None else milli / 1000
+
+
+# --- the cluster ---------------------------------------------------------------------------
+
+
+@dataclass
+class SimPod:
+    name: str
+    created: float
+    ready_at: float
+    _objects: dict[bool, Pod] = field(default_factory=dict)
+
+    def is_ready(self, now: float) -> bool:
+        return now >= self.ready_at
+
+    def as_pod(self, now: float, namespace: str, container: Container) -> Pod:
+        """The Pod object; two versions (before and after readiness), built once each."""
+        ready = self.is_ready(now)
+        pod = self._objects.get(ready)
+        if pod is None:
+            transition = self.ready_at if ready else self.created
+            pod = Pod(
+                name=self.name,
+                namespace=namespace,
+                labels=POD_LABELS,
+                phase="Running",
+                start_time=_datetime(self.created),
+                ready=PodCondition("True" if ready else "False", _datetime(transition)),
+                containers=(container,),
+            )
+            self._objects[ready] = pod
+        return pod
+
+
+class Fleet:
+    """The target's pods. A rescale up creates pods that are ready `ready_delay_s` later;
+    a rescale down removes pods that are not ready first, then the newest."""
+
+    def __init__(self, replicas: int, now: float, ready_delay_s: float) -> None:
+        self.ready_delay_s = ready_delay_s
+        self._next = 0
+        self.pods: list[SimPod] = []
+        # The first pods have run for an hour: past the CPU initialization period.
+        for _ in range(replicas):
+            self._add(now - 3600, now - 3600 + ready_delay_s)
+
+    def _add(self, created: float, ready_at: float) -> None:
+        self.pods.append(SimPod(f"pod-{self._next:04d}", created, ready_at))
+        self._next += 1
+
+    @property
+    def replicas(self) -> int:
+        return len(self.pods)
+
+    def ready(self, now: float) -> int:
+        return sum(1 for p in self.pods if p.is_ready(now))
+
+    def rescale(self, replicas: int, now: float) -> None:
+        while len(self.pods) < replicas:
+            self._add(now, now + self.ready_delay_s)
+        if len(self.pods) > replicas:
+            order = sorted(self.pods, key=lambda p: (p.is_ready(now), p.created, p.name))
+            removed = {id(p) for p in order[: len(self.pods) - replicas]}
+            self.pods = [p for p in self.pods if id(p) not in removed]
+
+
+def _datetime(t: float) -> datetime:
+    return datetime.fromtimestamp(t, UTC)
+
+
+def _milli(value: float) -> int:
+    return round(value * 1000)
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One sync: what the metrics APIs answer (`signals`, by metric name: per ready pod for
+    Resource and Pods metrics, in cores and bytes for resources; the value for Object and
+    External metrics) and what was true, for the report."""
+
+    signals: Mapping[str, float]
+    qps: float | None = None
+    p99_seconds: float | None = None
+    load: PodLoad | None = None
+
+
+class Source(Protocol):
+    description: str
+
+    def read(self, now: float, ready: int) -> Reading:
+        """The metrics at `now` with `ready` pods serving; called once per sync, in order."""
+        ...
+
+
+def build_cluster(
+    hpa: HorizontalPodAutoscaler,
+    fleet: Fleet,
+    reading: Reading,
+    capacity: Capacity,
+    now: float,
+) -> Cluster:
+    """What the controller would read: the pods, and the metrics APIs' answers.
+
+    Pods that are not ready report the CPU and memory of a starting JVM to metrics-server
+    and no custom metrics (the application does not serve /metrics before it is up)."""
+    container = Container(
+        "app",
+        {"cpu": capacity.cpu_request_milli, "memory": capacity.memory_request_bytes * 1000},
+    )
+    stamp = _datetime(now)
+    namespace = hpa.namespace
+    pods = tuple(p.as_pod(now, namespace, container) for p in fleet.pods)
+    ready = [p.is_ready(now) for p in fleet.pods]
+    signals = reading.signals
+    pod_metrics: list[PodMetrics] = []
+    custom: list[CustomMetricValue] = []
+    external: list[ExternalMetricValue] = []
+    resources_used = {s.resource for s in hpa.metrics if s.resource is not None}
+    if resources_used:
+        start = capacity.startup_load()
+        starting = {
+            "cpu": _milli(start.cpu_percent / 100 * capacity.cpu_request_milli / 1000),
+            "memory": _milli(start.memory_bytes),
+        }
+        serving = {r: _milli(signals[r]) for r in resources_used if r in signals}
+        for pod, is_ready in zip(pods, ready, strict=True):
+            usage = serving if is_ready else {r: starting.get(r, 0) for r in serving}
+            pod_metrics.append(
+                PodMetrics(
+                    pod.name,
+                    (ContainerMetrics("app", usage),),
+                    namespace,
+                    POD_LABELS,
+                    stamp,
+                    POD_METRICS_WINDOW,
+                )
+            )
+    for spec in hpa.metrics:
+        name = signal_name(spec)
+        if name not in signals or spec.resource is not None:
+            continue
+        value = _milli(signals[name])
+        if spec.type == "Pods":
+            custom.extend(
+                CustomMetricValue(name, "Pod", pod.name, value, namespace, stamp)
+                for pod, is_ready in zip(pods, ready, strict=True)
+                if is_ready
+            )
+        elif spec.type == "Object" and spec.described_object is not None:
+            ref = spec.described_object
+            custom.append(CustomMetricValue(name, ref.kind, ref.name, value, namespace, stamp))
+        elif spec.type == "External":
+            external.append(ExternalMetricValue(name, value, stamp))
+    return Cluster(pods, tuple(pod_metrics), tuple(custom), tuple(external))
+
+
+# --- the sources ---------------------------------------------------------------------------
+
+
+class _Window:
+    """The mean of the last `size` values: a metric read over a time window."""
+
+    def __init__(self, size: int) -> None:
+        self.values: deque[float] = deque(maxlen=size)
+
+    def push(self, value: float) -> float:
+        self.values.append(value)
+        return sum(self.values) / len(self.values)
+
+
+@dataclass
+class ScenarioSource:
+    """Traffic through the capacity model: the metrics the seed's rules would serve."""
+
+    traffic: Traffic
+    capacity: Capacity
+    description: str = SEED_SCENARIO
+    _service: Service | None = None
+    _windows: dict[str, _Window] = field(default_factory=dict)
+
+    @staticmethod
+    def check(hpa: HorizontalPodAutoscaler) -> None:
+        for spec in hpa.metrics:
+            if signal_name(spec) not in SCENARIO_WINDOWS:
+                known = ", ".join(SCENARIO_WINDOWS)
+                raise SimulationError(
+                    f"the {SEED_SCENARIO} scenario models {known}; the HPA asks for "
+                    f"{spec.type} metric {signal_name(spec)!r}"
+                )
+
+    def read(self, now: float, ready: int) -> Reading:
+        if self._service is None:
+            self._service = Service(self.capacity)
+        qps = self.traffic.qps(now)
+        load = self._service.step(qps, ready, SYNC_PERIOD_S)
+        cap = self.capacity
+        instant = {
+            "cpu": load.cpu_percent / 100 * cap.cpu_request_milli / 1000,
+            "memory": load.memory_bytes,
+            WAITING: load.waiting,
+            REQUESTS_PER_SECOND: load.qps,
+            P99: load.p99_seconds if math.isfinite(load.p99_seconds) else 60.0,
+            WAITING_TOTAL: load.waiting * ready,
+        }
+        signals = {}
+        for name, value in instant.items():
+            window = self._windows.setdefault(name, _Window(SCENARIO_WINDOWS[name]))
+            signals[name] = window.push(value)
+        return Reading(signals, qps, load.p99_seconds, load)
+
+
+@dataclass
+class TimelineSource:
+    """Recorded metrics. With a `replicas` column, per-pod metrics are rescaled to the
+    simulated ready pods (the same load spread over other pods); Object and External
+    metrics, and all metrics without it, are replayed as recorded."""
+
+    timeline: Timeline
+    hpa: HorizontalPodAutoscaler
+    capacity: Capacity
+
+    @property
+    def description(self) -> str:
+        return self.timeline.source
+
+    def __post_init__(self) -> None:
+        names = self.timeline.names
+        missing = [signal_name(s) for s in self.hpa.metrics if signal_name(s) not in names]
+        if missing:
+            raise SimulationError(
+                f"{self.timeline.source}: no column for the HPA's metric(s) "
+                f"{', '.join(missing)} (columns: {', '.join(names)})"
+            )
+
+    def read(self, now: float, ready: int) -> Reading:
+        timeline = self.timeline
+        recorded = timeline.value_at(REPLICAS_COLUMN, now)
+        signals: dict[str, float] = {}
+        for spec in self.hpa.metrics:
+            name = signal_name(spec)
+            value = timeline.value_at(name, now)
+            if value is None:
+                continue
+            if is_per_pod(spec) and recorded and ready:
+                value = value * recorded / ready
+            if spec.resource is not None and spec.target and spec.target.average_utilization:
+                request = (
+                    self.capacity.cpu_request_milli / 1000
+                    if spec.resource == "cpu"
+                    else self.capacity.memory_request_bytes
+                )
+                value = value / 100 * request
+            signals[name] = value
+        return Reading(
+            signals, timeline.value_at(QPS_COLUMN, now), timeline.value_at(P99_COLUMN, now)
+        )
+
+
+# --- the run --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Step:
+    """One sync: the replicas before it, the decision, and what was true."""
+
+    time: float
+    replicas: int
+    ready: int
+    desired: int
+    qps: float | None
+    p99_seconds: float | None
+    load: PodLoad | None
+    metrics: tuple[MetricResult, ...]
+    limit: str
+
+
+@dataclass(frozen=True)
+class Run:
+    hpa: HorizontalPodAutoscaler
+    source: str
+    steps: tuple[Step, ...]
+    settings: Settings
+    capacity: Capacity
+    utc_offset_hours: float
+
+
+def _limit(conditions: Sequence[c.Condition]) -> str:
+    """What held the replicas back: a limit, a stabilization window, or failed metrics."""
+    by_type = {cond.type: cond for cond in conditions}
+    limited = by_type.get(c.SCALING_LIMITED)
+    if limited is not None and limited.status == "True":
+        return limited.reason
+    active = by_type.get(c.SCALING_ACTIVE)
+    if active is not None and active.status == "False":
+        return active.reason
+    able = by_type.get(c.ABLE_TO_SCALE)
+    if able is not None and able.reason in (
+        c.SCALE_DOWN_STABILIZED[0],
+        c.SCALE_UP_STABILIZED[0],
+    ):
+        return able.reason
+    return ""
+
+
+def simulate(
+    hpa: HorizontalPodAutoscaler,
+    source: Source,
+    start: float,
+    end: float,
+    settings: Settings,
+    capacity: Capacity,
+    initial_replicas: int | None = None,
+    utc_offset_hours: float = 0.0,
+    advance: Callable[[int], None] = lambda n: None,
+) -> Run:
+    """One controller sync every 15 s from `start` until before `end`."""
+    count = int((end - start) // SYNC_PERIOD_S)
+    if count <= 0:
+        raise SimulationError("the time range is shorter than one sync period (15 s)")
+    minimum = hpa.min_replicas if hpa.min_replicas is not None else 1
+    replicas = initial_replicas if initial_replicas is not None else max(minimum, 1)
+    fleet = Fleet(replicas, start, settings.ready_delay_s)
+    history = History()
+    steps: list[Step] = []
+    for i in range(count):
+        now = start + i * SYNC_PERIOD_S
+        ready = fleet.ready(now)
+        reading = source.read(now, ready)
+        cluster = build_cluster(hpa, fleet, reading, capacity, now)
+        current = fleet.replicas
+        decision = decide(
+            hpa,
+            Scale(current, POD_SELECTOR),
+            cluster,
+            history,
+            settings.options,
+            _datetime(now),
+        )
+        history = decision.history
+        steps.append(
+            Step(
+                now,
+                current,
+                ready,
+                decision.desired_replicas,
+                reading.qps,
+                reading.p99_seconds,
+                reading.load,
+                decision.metrics,
+                _limit(decision.conditions),
+            )
+        )
+        if decision.rescale:
+            fleet.rescale(decision.desired_replicas, now)
+        if i % 96 == 95:
+            advance(96)
+    advance(count % 96)
+    return Run(hpa, source.description, tuple(steps), settings, capacity, utc_offset_hours)
+
+
+# --- the command ---------------------------------------------------------------------------
+
+# The scenario's day: a Monday, from local midnight.
+SCENARIO_DAY = (2026, 1, 5)
+
+
+def _time_flag(value: str | None, flag: str) -> float | None:
+    from autoscaler.timeline import parse_time
+
+    if value is None:
+        return None
+    try:
+        return parse_time(value)
+    except ValueError as err:
+        raise SimulationError(f"{flag}: {err}") from None
+
+
+def _hpa_for(args: argparse.Namespace) -> HorizontalPodAutoscaler:
+    if args.hpa:
+        try:
+            text = Path(args.hpa).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as err:
+            reason = err.strerror if isinstance(err, OSError) else str(err)
+            raise SimulationError(f"{args.hpa}: cannot read: {reason}") from None
+        return load_hpa(text, args.hpa, args.hpa_name)
+    if args.scenario != SEED_SCENARIO:
+        raise SimulationError("--hpa FILE is required (the HPA as applied to the cluster)")
+    return load_hpa(seed_hpa_text(), "the seed's HPA", args.hpa_name)
+
+
+def prepare(args: argparse.Namespace) -> tuple[HorizontalPodAutoscaler, Source, float, float]:
+    """The HPA, the source and the time range the flags ask for."""
+    from autoscaler import timeline as tl
+
+    chosen = [bool(args.scenario), bool(args.timeline), bool(args.prometheus_url)]
+    if sum(chosen) != 1:
+        raise SimulationError(
+            "give one of --scenario NAME, --timeline FILE, --prometheus-url URL"
+        )
+    hpa = _hpa_for(args)
+    capacity = calibrate()
+    start = _time_flag(args.start, "--start")
+    end = _time_flag(args.end, "--end")
+    if args.scenario:
+        if args.scenario not in SCENARIOS:
+            raise SimulationError(
+                f"--scenario {args.scenario}: unknown (built in: {', '.join(SCENARIOS)})"
+            )
+        if args.traffic_scale <= 0:
+            raise SimulationError("--traffic-scale must be positive")
+        ScenarioSource.check(hpa)
+        offset = args.utc_offset if args.utc_offset is not None else 8.0
+        zone = timezone(timedelta(hours=offset))
+        if start is None:
+            start = datetime(*SCENARIO_DAY, tzinfo=zone).timestamp()
+        if end is None:
+            end = start + args.days * 86400
+        traffic = Traffic(utc_offset_hours=offset, scale=args.traffic_scale)
+        return hpa, ScenarioSource(traffic, capacity), start, end
+    if args.timeline:
+        timeline = tl.read_file(args.timeline)
+    else:
+        if start is None or end is None:
+            raise SimulationError("--prometheus-url needs --start and --end")
+        queries = tl.parse_queries(args.query or [])
+        if not queries:
+            raise SimulationError("--prometheus-url needs --query NAME=PROMQL (one per metric)")
+        total = len(queries) * len(tl.chunks(start, end, args.step))
+        with progress("reading Prometheus", total) as bar:
+            timeline = tl.read_prometheus(
+                args.prometheus_url, queries, start, end, args.step, bar.advance
+            )
+    source = TimelineSource(timeline, hpa, capacity)
+    return hpa, source, timeline.start if start is None else start, (
+        timeline.end + SYNC_PERIOD_S if end is None else end
+    )
+
+
+def main(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    """`surge simulate` with the flags surge.cli defines; 0, 1 (Prometheus failed) or 2."""
+    from autoscaler import simreport
+    from autoscaler.timeline import TimelineError, TimelineUnavailable
+
+    out = out or sys.stdout
+    try:
+        hpa, source, start, end = prepare(args)
+        if end - start > 400 * 86400:
+            raise SimulationError("the time range is longer than 400 days")
+        settings = Settings(args.ready_delay, args.latency_target)
+        offset = args.utc_offset if args.utc_offset is not None else (
+            8.0 if args.scenario else 0.0
+        )
+        periods = simreport.parse_periods(args.periods)
+        count = int((end - start) // SYNC_PERIOD_S)
+        with progress("simulating", count) as bar:
+            run = simulate(
+                hpa,
+                source,
+                start,
+                end,
+                settings,
+                calibrate(),
+                args.initial_replicas,
+                offset,
+                bar.advance,
+            )
+    except (SimulationError, TimelineError, simreport.ReportError) as err:
+        print(f"surge simulate: {err}", file=sys.stderr)
+        return 2
+    except TimelineUnavailable as err:
+        print(f"surge simulate: {err}", file=sys.stderr)
+        return 1
+    summary = simreport.summarize(
+        run,
+        periods,
+        price=args.price_per_pod_hour,
+        currency=args.currency,
+        fixed_pods=args.fixed_pods,
+        seed=bool(args.scenario),
+    )
+    written = []
+    try:
+        if args.csv:
+            simreport.write_csv(run, Path(args.csv))
+            written.append(("timeline", args.csv))
+        if args.plot:
+            simreport.plot(run, summary, Path(args.plot))
+            written.append(("plot", args.plot))
+    except OSError as err:
+        print(f"surge simulate: cannot write {err.filename}: {err.strerror}", file=sys.stderr)
+        return 1
+    simreport.print_summary(summary, written, args.output, out)
+    return 0
+
+
+def scenario_run(
+    days: float = 1.0,
+    hpa_name: str | None = None,
+    settings: Settings | None = None,
+    traffic_scale: float = 1.0,
+) -> Run:
+    """The seed-workday scenario with the seed's HPA, for tests and notebooks."""
+    hpa = load_hpa(seed_hpa_text(), "the seed's HPA", hpa_name)
+    capacity = calibrate()
+    zone = timezone(timedelta(hours=8))
+    start = datetime(*SCENARIO_DAY, tzinfo=zone).timestamp()
+    source = ScenarioSource(Traffic(scale=traffic_scale), capacity)
+    return simulate(
+        hpa, source, start, start + days * 86400, settings or Settings(), capacity, None, 8.0
+    )
+
