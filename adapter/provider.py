@@ -17,7 +17,7 @@ from adapter.objects import ObjectIndex
 from adapter.prometheus import BackendError
 from adapter.promql import QueryError
 from adapter.resources import APIResource
-from apiservice.errors import APIError, InternalError, metric_not_found
+from apiservice.errors import APIError, InternalError, NotFound, metric_not_found
 from apiservice.provider import (
     CustomMetricInfo,
     ExternalMetricInfo,
@@ -110,15 +110,19 @@ class PrometheusProvider:
     async def get_metric_by_selector(
         self, namespace: str, selector: Selector, info: CustomMetricInfo, metric_selector: Selector
     ) -> list[MetricValue]:
-        key, series, res = self._lookup(info)
-        gr = key.group_resource
+        # As PA: list the objects first (an unknown resource fails there, with a 500),
+        # then look the metric up.
+        res = self.objects.mapper.resource_for(info.group_resource)
         try:
+            if res is None:
+                raise NotFound(f"the server doesn't serve {info.group_resource}")
             names = await self.objects.list_names(res, namespace, selector)
         except APIError as err:
-            log.error("unable to list matching %s: %s", gr, err.message)
+            log.error("unable to list matching %s: %s", info.group_resource, err.message)
             raise InternalError("unable to list matching resources") from None
+        key, series, res = self._lookup(info)
         if not names:
-            raise metric_not_found(info.metric, str(gr))
+            raise metric_not_found(info.metric, str(key.group_resource))
         values = await self._values(key, series, namespace, metric_selector, names)
         return [
             self._value(res, namespace, n, key, v, values.evaluated_at, metric_selector)

@@ -7,7 +7,6 @@ reaches a client.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import ssl
 import time
@@ -18,8 +17,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from prometheus_client.exposition import generate_latest
 
 from apiservice import discovery, openapi, types
-from apiservice.errors import APIError, InternalError, NotFound, metric_not_found
-from apiservice.provider import CustomMetricInfo, ExternalMetricInfo, Provider
+from apiservice.errors import APIError, InternalError, NotFound
+from apiservice.provider import CustomMetricInfo, ExternalMetricInfo, GroupResource, Provider
 from apiservice.routes import (
     CustomMetric,
     Discovery,
@@ -38,7 +37,7 @@ AUTH_NOT_IMPLEMENTED = (
     "delegated authentication is not implemented yet; pass --insecure-skip-auth to run without it"
 )
 _PATH_NOT_FOUND = "the server could not find the requested resource"
-_INTERNAL = "Internal error occurred: an unexpected error; see the server log"
+_UNEXPECTED = "an unexpected error; see the server log"
 _VERBS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _TEXT = "text/plain; charset=utf-8"
 
@@ -93,27 +92,9 @@ def _accepts_json(accept: str) -> bool:
     return bool(ranges & {"application/json", "application/*", "*/*"})
 
 
-def _resolve_custom(provider: Provider, route: CustomMetric) -> CustomMetricInfo:
-    """The registered metric the path names: the group-resource as written
-    (`deployments.apps`) first, then an unqualified resource (`deployments`)."""
-    namespaced = route.namespace != ""
-    candidates = [
-        info
-        for info in provider.list_all_metrics()
-        if info.metric == route.metric and info.namespaced == namespaced
-    ]
-    for matches in (
-        lambda info: str(info.group_resource) == route.resource,
-        lambda info: info.group_resource.resource == route.resource,
-    ):
-        for info in candidates:
-            if matches(info):
-                return info
-    name = "" if route.name == "*" else route.name
-    raise metric_not_found(route.metric, route.resource, name)
-
-
 class _API:
+    """Answers a resolved route; errors propagate as APIError for the caller to render."""
+
     def __init__(
         self, provider: Provider, ready: Callable[[], bool] | None, registry: CollectorRegistry
     ) -> None:
@@ -141,7 +122,11 @@ class _API:
         # Kubernetes decodes the list options (labelSelector) before it looks at anything else.
         selector = parse_selector(request.query.get("labelSelector"))
         metric_selector = parse_selector(request.query.get("metricLabelSelector"))
-        info = _resolve_custom(self.provider, route)
+        # As custom-metrics-apiserver: the resource as written (`deployments` or
+        # `deployments.apps`); the provider normalizes it and answers 404 for what it lacks.
+        info = CustomMetricInfo(
+            GroupResource.parse(route.resource), route.namespace != "", route.metric
+        )
         if route.name == "*":
             values = await self.provider.get_metric_by_selector(
                 route.namespace, selector, info, metric_selector
@@ -238,7 +223,7 @@ def build_app(
             response = _json(types.status(err), status=err.code)
         except Exception:
             log.exception("%s %s failed", request.method, request.path_qs)
-            error = InternalError(_INTERNAL)
+            error = InternalError(_UNEXPECTED)
             response = _json(types.status(error), status=error.code)
         instruments.observe(request.method, kind, response.status, time.perf_counter() - started)
         return response
@@ -281,16 +266,3 @@ class APIServer:
 
     async def stop(self) -> None:
         await self._runner.cleanup()
-
-
-async def serve(
-    app: web.Application, host: str, port: int, ssl_context: ssl.SSLContext | None
-) -> None:
-    """Serve until cancelled, then shut down gracefully."""
-    server = APIServer(app, host, port, ssl_context)
-    await server.start()
-    log.info("serving on %s:%d", host, server.port)
-    try:
-        await asyncio.Event().wait()
-    finally:
-        await server.stop()

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from apiservice.errors import APIError, InternalError
+from apiservice.errors import APIError
 from apiservice.provider import ExternalMetricValue, MetricValue, ObjectReference
 from apiservice.selectors import Op, Selector
 
@@ -43,15 +43,34 @@ def rfc3339(timestamp: datetime) -> str:
     return timestamp.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+_DETAIL_FIELDS = ("name", "group", "kind", "uid", "causes", "retryAfterSeconds")
+_CAUSE_FIELDS = ("reason", "message", "field")
+
+
 def status(error: APIError) -> JSON:
-    """metav1.Status for a failed request."""
+    """metav1.Status for a failed request; `details` as StatusDetails, empty fields left out."""
     body: JSON = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure"}
     if error.message:
         body["message"] = error.message
     if error.reason:
         body["reason"] = error.reason
+    if error.details is not None:
+        details = {k: error.details[k] for k in _DETAIL_FIELDS if error.details.get(k)}
+        if "causes" in details:
+            details["causes"] = [
+                {k: cause[k] for k in _CAUSE_FIELDS if cause.get(k)} for cause in details["causes"]
+            ]
+        body["details"] = details
     body["code"] = error.code
     return body
+
+
+class UnconvertibleSelector(APIError):
+    """A selector with no LabelSelector form. Kubernetes meets it as a plain Go error, which
+    the API server answers with 500 and no reason (StatusReasonUnknown)."""
+
+    code = 500
+    reason = ""
 
 
 _EXPRESSION_OPERATORS = {
@@ -65,8 +84,8 @@ _EXPRESSION_OPERATORS = {
 def label_selector(selector: Selector) -> JSON:
     """metav1.ParseToLabelSelector: equality in matchLabels, set operators in matchExpressions.
 
-    `!=`, `>` and `<` have no LabelSelector form; Kubernetes' conversion fails on them, and
-    so does this one, with its message (prometheus-adapter answers such requests with 500).
+    `!=`, `>` and `<` have no LabelSelector form: Kubernetes' conversion fails on them, and
+    so does this one, with its message (prometheus-adapter then answers 500).
     """
     match_labels: dict[str, str] = {}
     expressions: list[JSON] = []
@@ -75,10 +94,14 @@ def label_selector(selector: Selector) -> JSON:
             match_labels[requirement.key] = requirement.values[0]
             continue
         if requirement.op in (Op.GREATER_THAN, Op.LESS_THAN):
-            raise InternalError(f'"{requirement.op.value}" isn\'t supported in label selectors')
+            raise UnconvertibleSelector(
+                f'"{requirement.op.value}" isn\'t supported in label selectors'
+            )
         operator = _EXPRESSION_OPERATORS.get(requirement.op)
         if operator is None:
-            raise InternalError(f'"{requirement.op.value}" is not a valid label selector operator')
+            raise UnconvertibleSelector(
+                f'"{requirement.op.value}" is not a valid label selector operator'
+            )
         expression: JSON = {"key": requirement.key, "operator": operator}
         if requirement.values:
             expression["values"] = sorted(set(requirement.values))

@@ -177,7 +177,7 @@ class Capacity:
     cpu_request_milli: int = 500  # the seed's Deployment: requests cpu 500m, memory 1Gi
     cpu_limit_milli: int = 2000
     memory_request_bytes: int = GIB
-    memory_base_bytes: float = 640 * MIB  # a JVM's heap and the model's memory, held
+    memory_base_bytes: float = 480 * MIB  # the JVM and the model, held whatever the load
     memory_per_request_bytes: float = 1 * MIB
     startup_cpu_percent: float = 150.0  # a JVM starting burns CPU before it is ready
 

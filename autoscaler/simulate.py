@@ -200,7 +200,8 @@ class Fleet:
         while len(self.pods) < replicas:
             self._add(now, now + self.ready_delay_s)
         if len(self.pods) > replicas:
-            order = sorted(self.pods, key=lambda p: (p.is_ready(now), p.created, p.name))
+            # As a ReplicaSet ranks them: not ready first, then ready for the shortest time.
+            order = sorted(self.pods, key=lambda p: (p.is_ready(now), -p.ready_at, -p.created))
             removed = {id(p) for p in order[: len(self.pods) - replicas]}
             self.pods = [p for p in self.pods if id(p) not in removed]
 
@@ -547,8 +548,6 @@ def prepare(args: argparse.Namespace) -> tuple[HorizontalPodAutoscaler, Source, 
             raise SimulationError(
                 f"--scenario {args.scenario}: unknown (built in: {', '.join(SCENARIOS)})"
             )
-        if args.traffic_scale <= 0:
-            raise SimulationError("--traffic-scale must be positive")
         ScenarioSource.check(hpa)
         offset = args.utc_offset if args.utc_offset is not None else 8.0
         zone = timezone(timedelta(hours=offset))
@@ -577,32 +576,48 @@ def prepare(args: argparse.Namespace) -> tuple[HorizontalPodAutoscaler, Source, 
     )
 
 
+def _check_numbers(args: argparse.Namespace) -> None:
+    checks = (
+        (args.days > 0, "--days must be positive"),
+        (args.traffic_scale > 0, "--traffic-scale must be positive"),
+        (args.initial_replicas is None or args.initial_replicas >= 1,
+         "--initial-replicas must be at least 1"),
+        (args.fixed_pods is None or args.fixed_pods >= 1, "--fixed-pods must be at least 1"),
+        (args.price_per_pod_hour is None or args.price_per_pod_hour >= 0,
+         "--price-per-pod-hour cannot be negative"),
+        (args.ready_delay is None or args.ready_delay >= 0, "--ready-delay cannot be negative"),
+        (args.utc_offset is None or -14 <= args.utc_offset <= 14,
+         "--utc-offset must be between -14 and 14 hours"),
+    )
+    for ok, problem in checks:
+        if not ok:
+            raise SimulationError(problem)
+
+
 def main(args: argparse.Namespace, out: TextIO | None = None) -> int:
-    """`surge simulate` with the flags surge.cli defines; 0, 1 (Prometheus failed) or 2."""
+    """`surge simulate` with the flags surge.cli defines; 0, 1 (Prometheus failed) or 2.
+
+    Flags left as None take the defaults of Settings and of the report."""
     from autoscaler import simreport
     from autoscaler.timeline import TimelineError, TimelineUnavailable
 
     out = out or sys.stdout
     try:
+        _check_numbers(args)
+        periods = simreport.parse_periods(args.periods)
         hpa, source, start, end = prepare(args)
         if end - start > 400 * 86400:
             raise SimulationError("the time range is longer than 400 days")
-        settings = Settings(args.ready_delay, args.latency_target)
-        offset = args.utc_offset if args.utc_offset is not None else (
-            8.0 if args.scenario else 0.0
+        defaults = Settings()
+        settings = Settings(
+            defaults.ready_delay_s if args.ready_delay is None else args.ready_delay,
+            defaults.latency_target_s if args.latency_target is None else args.latency_target,
         )
-        periods = simreport.parse_periods(args.periods)
+        offset = args.utc_offset if args.utc_offset is not None else 8.0 if args.scenario else 0.0
         count = int((end - start) // SYNC_PERIOD_S)
         with progress("simulating", count) as bar:
             run = simulate(
-                hpa,
-                source,
-                start,
-                end,
-                settings,
-                calibrate(),
-                args.initial_replicas,
-                offset,
+                hpa, source, start, end, settings, calibrate(), args.initial_replicas, offset,
                 bar.advance,
             )
     except (SimulationError, TimelineError, simreport.ReportError) as err:
@@ -611,13 +626,14 @@ def main(args: argparse.Namespace, out: TextIO | None = None) -> int:
     except TimelineUnavailable as err:
         print(f"surge simulate: {err}", file=sys.stderr)
         return 1
+    price = args.price_per_pod_hour
     summary = simreport.summarize(
         run,
         periods,
-        price=args.price_per_pod_hour,
+        price=simreport.SEED_PRICE_PER_POD_HOUR if price is None else price,
         currency=args.currency,
         fixed_pods=args.fixed_pods,
-        seed=bool(args.scenario),
+        seed=args.scenario == SEED_SCENARIO,
     )
     written = []
     try:
@@ -625,7 +641,7 @@ def main(args: argparse.Namespace, out: TextIO | None = None) -> int:
             simreport.write_csv(run, Path(args.csv))
             written.append(("timeline", args.csv))
         if args.plot:
-            simreport.plot(run, summary, Path(args.plot))
+            simreport.plot(run, summary, Path(args.plot), periods)
             written.append(("plot", args.plot))
     except OSError as err:
         print(f"surge simulate: cannot write {err.filename}: {err.strerror}", file=sys.stderr)

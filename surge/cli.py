@@ -175,6 +175,97 @@ def _serve_flags(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _simulate_flags(p: argparse.ArgumentParser) -> None:
+    src = p.add_argument_group("what drives the HPA (one of)")
+    src.add_argument(
+        "--scenario",
+        choices=["seed-workday"],
+        help="built-in traffic and capacity model (seed-workday: the seed's workday)",
+    )
+    src.add_argument(
+        "--timeline",
+        metavar="FILE",
+        help="metric history, CSV or JSON: a time column and one per HPA metric",
+    )
+    src.add_argument(
+        "--prometheus-url",
+        metavar="URL",
+        help="metric history from Prometheus range queries (with --start, --end, --query)",
+    )
+    src.add_argument(
+        "--query",
+        action="append",
+        metavar="NAME=PROMQL",
+        help="a metric's history: NAME is the HPA's metric (cpu, memory for Resource) "
+        "or replicas, qps, p99_seconds; repeat per metric",
+    )
+    src.add_argument(
+        "--step",
+        type=_duration,
+        default=15.0,
+        metavar="DURATION",
+        help="resolution of the range queries (default 15s)",
+    )
+    h = p.add_argument_group("the HPA and its pods")
+    h.add_argument(
+        "--hpa",
+        metavar="FILE",
+        help="HPA YAML as applied (default with --scenario seed-workday: the seed's)",
+    )
+    h.add_argument("--hpa-name", metavar="NAME", help="which HPA of a file holding several")
+    h.add_argument(
+        "--initial-replicas", type=int, metavar="N", help="replicas at the start (minReplicas)"
+    )
+    h.add_argument(
+        "--ready-delay",
+        type=_duration,
+        metavar="DURATION",
+        help="from a pod's creation to its readiness (default 40s)",
+    )
+    t = p.add_argument_group("time")
+    t.add_argument("--start", metavar="TIME", help="RFC 3339 or unix seconds")
+    t.add_argument("--end", metavar="TIME", help="RFC 3339 or unix seconds")
+    t.add_argument("--days", type=float, default=1.0, help="scenario length (default 1)")
+    t.add_argument(
+        "--utc-offset",
+        type=float,
+        metavar="HOURS",
+        help="local time of periods and plot (default 8 for the seed's scenario, else 0)",
+    )
+    t.add_argument(
+        "--traffic-scale", type=float, default=1.0, help="multiply the scenario's traffic"
+    )
+    r = p.add_argument_group("report")
+    r.add_argument(
+        "--periods",
+        metavar="LIST",
+        help="local periods of the summary (default the seed's: 0-6,6-9,9-18,18-22,22-24)",
+    )
+    r.add_argument(
+        "--latency-target",
+        type=_duration,
+        metavar="DURATION",
+        help="p99 latency objective (default 5s, the seed's latency HPA)",
+    )
+    r.add_argument(
+        "--price-per-pod-hour",
+        type=float,
+        metavar="PRICE",
+        help="default 1.2: the seed's two hosts, 14,000 CNY a month, as 16 pods of 2 CPU",
+    )
+    r.add_argument("--currency", default="CNY", help="default CNY")
+    r.add_argument(
+        "--fixed-pods", type=int, metavar="N", help="the fixed fleet to compare (default: peak)"
+    )
+    r.add_argument(
+        "--plot", default="surge-simulate.png", metavar="FILE", help="PNG plot ('' for none)"
+    )
+    r.add_argument(
+        "--csv", default="surge-simulate.csv", metavar="FILE", help="timeline CSV ('' for none)"
+    )
+    r.add_argument("-o", "--output", choices=["text", "json"], default="text")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="surge",
@@ -208,6 +299,18 @@ def build_parser() -> argparse.ArgumentParser:
     hpa_sub = hpa.add_subparsers(dest="hpa_command", metavar="COMMAND")
     evaluate = hpa_sub.add_parser("evaluate", help="one decision from JSON case files")
     evaluate.add_argument("cases", nargs="+", metavar="CASE.json")
+
+    simulate = sub.add_parser(
+        "simulate", help="replay a traffic scenario or metric history through an HPA spec"
+    )
+    _simulate_flags(simulate)
+    _log_flags(simulate)
+
+    explain = sub.add_parser("explain", help="a live HPA: each metric's proposal and the limits")
+    explain.add_argument("target", metavar="NAMESPACE/HPA")
+    explain.add_argument("--kubeconfig", help="kubeconfig (default: in-cluster configuration)")
+    explain.add_argument("-o", "--output", choices=["table", "json"], default="table")
+    _log_flags(explain)
     return parser
 
 
@@ -241,6 +344,14 @@ def _dispatch(args: argparse.Namespace) -> Callable[[], int]:
         from autoscaler.cases import main as evaluate
 
         return lambda: evaluate(args.cases)
+    if args.command == "simulate":
+        from autoscaler.simulate import main as simulate
+
+        return lambda: simulate(args)
+    if args.command == "explain":
+        from autoscaler.explain import main as explain
+
+        return lambda: explain(args.target, args.kubeconfig, args.output)
     raise SystemExit(2)
 
 

@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 
 from surge.cli import main
-from surge.demodata import demo_objects, write_objects_yaml
+from surge.demodata import demo_objects
 from tests.compat.prometheus_adapter import AdapterError, ClientPKI, PrometheusAdapter, build
 from tests.support.kube_standin import KubeStandinThread
 from tests.support.oracle import ConstantData
@@ -28,9 +29,9 @@ DISCOVERY = (
 
 @dataclass(frozen=True)
 class Cluster:
-    """The stand-in serving the demo objects, and the same objects as an --objects file."""
+    """A kubeconfig for the stand-in serving the demo objects, and the same objects as an
+    --objects file."""
 
-    standin: KubeStandinThread
     kubeconfig: Path
     objects_file: Path
 
@@ -65,64 +66,78 @@ def cluster(
     tmp_path_factory: pytest.TempPathFactory, prometheus_constant: ConstantData
 ) -> Iterator[Cluster]:
     directory = tmp_path_factory.mktemp("compat-cluster")
+    objects = demo_objects(prometheus_constant.pods)
+    # --objects serves the kinds in the file (plus namespaces), while PA maps labels to
+    # every resource the cluster serves: the stand-in serves batch/v1, so the file holds
+    # one Job to serve the same resources (the `job` label names jobs.batch for both).
+    job = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": "ai-service-migrate", "namespace": prometheus_constant.namespace},
+    }
     objects_file = directory / "objects.yaml"
-    write_objects_yaml(objects_file, prometheus_constant.pods)
+    objects_file.write_text(
+        yaml.safe_dump({"apiVersion": "v1", "kind": "List", "items": [*objects, job]})
+    )
     with KubeStandinThread() as standin:
-        for obj in demo_objects(prometheus_constant.pods):
+        for obj in [*objects, job]:
             standin.add(obj)
-        yield Cluster(standin, standin.write_kubeconfig(directory / "kubeconfig"), objects_file)
-
-
-@pytest.fixture(scope="module")
-def config_name(request: pytest.FixtureRequest) -> str:
-    """Which config of CONFIGS a test runs on: set by indirect parametrization."""
-    return str(request.param)
+        yield Cluster(standin.write_kubeconfig(directory / "kubeconfig"), objects_file)
 
 
 @pytest.fixture(scope="module")
 def prometheus_adapter(
-    config_name: str,
     adapter_binary: Path,
     client_pki: ClientPKI,
     cluster: Cluster,
     prometheus_constant: ConstantData,
     tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[PrometheusAdapter]:
-    """PA serving CONFIGS[config_name], once per config, after its first Prometheus poll."""
-    adapter = PrometheusAdapter(
-        adapter_binary,
-        CONFIGS[config_name],
-        prometheus_constant.url,
-        cluster.kubeconfig,
-        client_pki,
-        tmp_path_factory.mktemp(f"prometheus-adapter-{config_name}"),
-    )
-    with adapter:
-        try:
-            adapter.wait_listed(DISCOVERY)
-        except AdapterError as err:
-            problem = str(err)
-        else:
-            yield adapter
-            return
-        pytest.fail(problem, pytrace=False)
+) -> Iterator[Callable[[str], PrometheusAdapter]]:
+    """Call it with a name of CONFIGS for PA serving that config: started on first use
+    (after its first Prometheus poll), then shared by the module's tests."""
+    running: dict[str, PrometheusAdapter] = {}
+    problems: dict[str, str] = {}
+
+    def adapter(config_name: str) -> PrometheusAdapter:
+        if config_name not in running and config_name not in problems:
+            started = PrometheusAdapter(
+                adapter_binary,
+                CONFIGS[config_name],
+                prometheus_constant.url,
+                cluster.kubeconfig,
+                client_pki,
+                tmp_path_factory.mktemp(f"prometheus-adapter-{config_name}"),
+            )
+            started.start()
+            try:
+                started.wait_listed(DISCOVERY)
+                running[config_name] = started
+            except AdapterError as err:
+                started.stop()
+                problems[config_name] = str(err)
+        if config_name in problems:
+            pytest.fail(problems[config_name], pytrace=False)
+        return running[config_name]
+
+    try:
+        yield adapter
+    finally:
+        for started in running.values():
+            started.stop()
 
 
 @pytest.fixture
 def surge_query(
-    capsys: pytest.CaptureFixture[str],
-    config_name: str,
-    cluster: Cluster,
-    prometheus_constant: ConstantData,
-) -> Callable[[str, str], SurgeAnswer]:
-    """`surge query PATH` in process on the same config and Prometheus as PA, with objects
-    from the --objects file ("objects") or listed from the stand-in ("kubeconfig")."""
+    capsys: pytest.CaptureFixture[str], cluster: Cluster, prometheus_constant: ConstantData
+) -> Callable[[str, str, str], SurgeAnswer]:
+    """`surge query PATH` in process on CONFIGS[config_name] and PA's Prometheus, with
+    objects from the --objects file ("objects") or listed from the stand-in ("kubeconfig")."""
     sources = {
         "objects": f"--objects={cluster.objects_file}",
         "kubeconfig": f"--kubeconfig={cluster.kubeconfig}",
     }
 
-    def run(path: str, source: str) -> SurgeAnswer:
+    def run(config_name: str, path: str, source: str) -> SurgeAnswer:
         capsys.readouterr()
         code = main(
             [

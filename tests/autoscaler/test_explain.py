@@ -1,0 +1,327 @@
+"""`surge explain` against the Kubernetes API stand-in with recorded metrics answers.
+
+The stand-in serves the HPA, the Deployment and its pods; the metrics groups (which a
+real cluster serves through the aggregator) answer recorded bodies. Each expectation is
+worked out by hand from the controller's rules, next to the test.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from autoscaler.explain import parse_target, run
+from tests.autoscaler.explain_fixtures import (
+    CPU_70,
+    CUSTOM,
+    EXTERNAL,
+    MEMORY_80,
+    NOW,
+    NS,
+    P99_5,
+    POD_METRICS,
+    PODS,
+    SEED_BEHAVIOR,
+    WAITING_50,
+    RecordedMetrics,
+    external_value_list,
+    hpa,
+    metric_value_list,
+    pod_metrics_list,
+    seed_objects,
+    status_404,
+)
+from tests.support.kube_standin import KubeStandin
+
+WAITING_PATH = f"{CUSTOM}/pods/*/http_requests_waiting"
+P99_PATH = f"{CUSTOM}/deployments.apps/ai-service/ai_llm_response_time_p99_seconds"
+CLOCK = datetime.fromisoformat(NOW)
+
+
+@dataclass
+class Cluster:
+    standin: KubeStandin
+    recorded: RecordedMetrics
+    kubeconfig: Path
+
+    async def explain(self, target: str, output: str = "json") -> tuple[int, str, str]:
+        out, err = io.StringIO(), io.StringIO()
+        code = await run(target, str(self.kubeconfig), output, out, err, now=CLOCK)
+        return code, out.getvalue(), err.getvalue()
+
+    async def explain_json(self, target: str) -> dict[str, Any]:
+        code, out, err = await self.explain(target)
+        assert code == 0, err
+        return json.loads(out)
+
+
+@pytest.fixture
+async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
+    recorded = RecordedMetrics()
+    standin = KubeStandin()
+    recorded.add_routes(standin.app)
+    async with standin:
+        for obj in seed_objects():
+            standin.add(obj)
+        yield Cluster(standin, recorded, standin.write_kubeconfig(tmp_path / "kubeconfig"))
+
+
+def _seed_hpa_status() -> dict[str, Any]:
+    return {
+        "currentReplicas": 3,
+        "desiredReplicas": 3,
+        "lastScaleTime": "2026-01-05T11:58:00Z",
+        "currentMetrics": [
+            {
+                "type": "Resource",
+                "resource": {
+                    "name": "cpu",
+                    "current": {"averageUtilization": 45, "averageValue": "450m"},
+                },
+            },
+            {
+                "type": "Resource",
+                "resource": {
+                    "name": "memory",
+                    "current": {"averageUtilization": 50, "averageValue": "1Gi"},
+                },
+            },
+            {
+                "type": "Pods",
+                "pods": {
+                    "metric": {"name": "http_requests_waiting"},
+                    "current": {"averageValue": "20"},
+                },
+            },
+        ],
+        "conditions": [
+            {"type": "AbleToScale", "status": "True", "reason": "ScaleDownStabilized"},
+            {"type": "ScalingActive", "status": "True", "reason": "ValidMetricFound"},
+            {"type": "ScalingLimited", "status": "False", "reason": "DesiredWithinRange"},
+        ],
+    }
+
+
+def _record_seed_metrics(recorded: RecordedMetrics) -> None:
+    # cpu 450m of a 1-CPU request (45%), memory 1Gi of 2Gi (50%), waiting 10/20/30 (20)
+    recorded.answers[POD_METRICS] = (
+        200,
+        pod_metrics_list({p: {"cpu": "450m", "memory": "1Gi"} for p in PODS}),
+    )
+    recorded.answers[WAITING_PATH] = (
+        200,
+        metric_value_list("http_requests_waiting", dict(zip(PODS, ("10", "20", "30"), strict=True))),
+    )
+
+
+async def test_seed_hpa_scaling_down_inside_its_stabilization_window(cluster: Cluster) -> None:
+    cluster.standin.add(
+        hpa("ai-service-hpa", [CPU_70, MEMORY_80, WAITING_50], _seed_hpa_status(), SEED_BEHAVIOR)
+    )
+    _record_seed_metrics(cluster.recorded)
+    body = await cluster.explain_json(f"{NS}/ai-service-hpa")
+
+    # The controller's requests: pods by the Deployment's selector, for both APIs.
+    assert cluster.recorded.asked(WAITING_PATH) == {"labelSelector": "app=ai-service"}
+    assert cluster.recorded.asked(POD_METRICS) == {"labelSelector": "app=ai-service"}
+    assert body["scale"] == {
+        "replicas": 3,
+        "selector": "app=ai-service",
+        "source": "Deployment spec (no /scale served)",
+    }
+    # cpu 45/70 -> ceil(3 x 0.643) = 2; memory 50/80 -> ceil(1.875) = 2; waiting 20/50 ->
+    # ceil(1.2) = 2. The first largest proposal wins: cpu.
+    rows = {m["name"]: m for m in body["metrics"]}
+    assert [(m["name"], m["current"], m["proposal"]) for m in body["metrics"]] == [
+        ("cpu", 45.0, 2),
+        ("memory", 50.0, 2),
+        ("http_requests_waiting", 20.0, 2),
+    ]
+    assert rows["cpu"]["winner"] and not rows["memory"]["winner"]
+    assert rows["cpu"]["ratio"] == pytest.approx(45 / 70)
+    assert rows["cpu"]["target"] == {"type": "Utilization", "value": 70.0}
+    assert all(m["agreesWithStatus"] for m in body["metrics"])
+    # Settled: 3 -> 2 is within the scale-down policy (int(3 x 0.8) = 2) and minReplicas.
+    # Without memory the window holds 3; the status (3) lies between: consistent.
+    assert body["proposal"] == 2
+    assert body["desiredReplicas"] == 2
+    assert body["desiredReplicasWithoutMemory"] == 3
+    assert body["agreement"].startswith("consistent")
+    assert len(body["limits"]) == 1 and body["limits"][0].startswith("stabilization window (300 s)")
+    conditions = {c["type"]: c for c in body["conditions"]}
+    assert conditions["AbleToScale"]["ours"]["reason"] == "SucceededRescale"
+    assert not conditions["AbleToScale"]["agrees"]
+    assert conditions["ScalingActive"]["agrees"] and conditions["ScalingLimited"]["agrees"]
+    assert any("120 s ago" in note for note in body["memory"])
+
+
+async def test_table_on_stdout_names_the_winner_and_the_limit(cluster: Cluster) -> None:
+    cluster.standin.add(
+        hpa("ai-service-hpa", [CPU_70, MEMORY_80, WAITING_50], _seed_hpa_status(), SEED_BEHAVIOR)
+    )
+    _record_seed_metrics(cluster.recorded)
+    code, out, err = await cluster.explain(f"{NS}/ai-service-hpa", output="table")
+    assert code == 0, err
+    assert "\x1b[" not in out  # not a terminal: no colours
+    lines = out.splitlines()
+    cpu = next(line for line in lines if line.strip().startswith("Resource cpu"))
+    assert "Utilization 70%" in cpu and "45%" in cpu and "wins" in cpu
+    assert "desired replicas: 2 (a controller without memory holds 3)" in out
+    assert "limited by stabilization window (300 s)" in out
+    assert "HPA status: consistent" in out
+
+
+async def test_latency_object_metric_scales_up_to_the_ratio(cluster: Cluster) -> None:
+    status = {"currentReplicas": 3, "desiredReplicas": 5}
+    cluster.standin.add(hpa("ai-service-hpa-latency", [P99_5], status))
+    cluster.recorded.answers[P99_PATH] = (
+        200,
+        metric_value_list(
+            "ai_llm_response_time_p99_seconds", {"ai-service": "7500m"}, kind="Deployment"
+        ),
+    )
+    body = await cluster.explain_json(f"{NS}/ai-service-hpa-latency")
+    assert cluster.recorded.asked(P99_PATH) == {}
+    # 7.5 / 5 = 1.5 -> ceil(1.5 x 3 ready pods) = 5; no behavior: the fixed scale-up limit
+    # is max(2 x 3, 4) = 6, so 5 stands, with or without memory.
+    (row,) = body["metrics"]
+    assert (row["current"], row["ratio"], row["proposal"]) == (7.5, 1.5, 5)
+    assert row["statusCurrent"] is None and row["agreesWithStatus"] is None
+    assert body["desiredReplicas"] == body["desiredReplicasWithoutMemory"] == 5
+    assert body["limits"] == []
+    assert body["agreement"] == "agrees: status.desiredReplicas is 5"
+    assert any("never rescaled" in note for note in body["memory"])
+
+
+async def test_a_failed_metric_blocks_the_scale_down(cluster: Cluster) -> None:
+    cluster.standin.add(
+        hpa("ai-service-hpa", [CPU_70, MEMORY_80, WAITING_50], _seed_hpa_status(), SEED_BEHAVIOR)
+    )
+    _record_seed_metrics(cluster.recorded)
+    message = "the server could not find the metric http_requests_waiting for pods"
+    cluster.recorded.answers[WAITING_PATH] = (404, status_404(message))
+    body = await cluster.explain_json(f"{NS}/ai-service-hpa")
+    # The valid metrics propose 2 < 3 replicas while one metric failed: the controller
+    # does not scale (invalid metrics block a scale-down) and says why.
+    waiting = body["metrics"][2]
+    assert waiting["proposal"] is None and waiting["error"] == message
+    assert not any(m["winner"] for m in body["metrics"])
+    assert body["proposal"] is None
+    assert body["desiredReplicas"] == 3
+    active = next(c for c in body["conditions"] if c["type"] == "ScalingActive")
+    assert active["ours"]["status"] == "False"
+    assert active["ours"]["reason"] == "FailedGetPodsMetric"
+    assert not active["agrees"]
+
+
+async def test_external_metric_selector_and_per_pod_target(cluster: Cluster) -> None:
+    metric = {
+        "type": "External",
+        "external": {
+            "metric": {
+                "name": "ai_service_requests_waiting_total",
+                "selector": {"matchLabels": {"service": "ai-service"}},
+            },
+            "target": {"type": "AverageValue", "averageValue": "50"},
+        },
+    }
+    cluster.standin.add(hpa("queue-total", [metric], {"currentReplicas": 3, "desiredReplicas": 3}))
+    path = f"{EXTERNAL}/ai_service_requests_waiting_total"
+    cluster.recorded.answers[path] = (
+        200,
+        external_value_list("ai_service_requests_waiting_total", "240"),
+    )
+    body = await cluster.explain_json(f"{NS}/queue-total")
+    assert cluster.recorded.asked(path) == {"labelSelector": "service=ai-service"}
+    # 240 over 3 pods = 80 per pod; ceil(240 / 50) = 5.
+    (row,) = body["metrics"]
+    assert (row["current"], row["proposal"]) == (80.0, 5)
+    assert body["desiredReplicas"] == 5
+    assert body["agreement"].startswith("differs: status.desiredReplicas is 3")
+
+
+async def test_scale_subresource_wins_over_the_spec(tmp_path: Path) -> None:
+    recorded = RecordedMetrics()
+    standin = KubeStandin()
+    scale_path = f"/apis/apps/v1/namespaces/{NS}/deployments/ai-service/scale"
+
+    async def scale(_: Any) -> Any:
+        from aiohttp import web
+
+        return web.json_response(
+            {
+                "kind": "Scale",
+                "apiVersion": "autoscaling/v1",
+                "metadata": {"name": "ai-service", "namespace": NS},
+                "spec": {"replicas": 4},
+                "status": {"replicas": 4, "selector": "app=ai-service,pod-template-hash"},
+            }
+        )
+
+    standin.app.router.add_get(scale_path, scale)
+    recorded.add_routes(standin.app)
+    async with standin:
+        for obj in seed_objects():
+            standin.add(obj)
+        standin.add(hpa("ai-service-hpa-latency", [P99_5]))
+        recorded.answers[P99_PATH] = (
+            200,
+            metric_value_list(
+                "ai_llm_response_time_p99_seconds", {"ai-service": "5"}, kind="Deployment"
+            ),
+        )
+        cluster = Cluster(standin, recorded, standin.write_kubeconfig(tmp_path / "kubeconfig"))
+        body = await cluster.explain_json(f"{NS}/ai-service-hpa-latency")
+    assert body["scale"] == {
+        "replicas": 4,
+        "selector": "app=ai-service,pod-template-hash",
+        "source": "scale subresource",
+    }
+    # ratio 1.0 is within tolerance: the proposal is the current 4 replicas.
+    (row,) = body["metrics"]
+    assert row["withinTolerance"] and row["proposal"] == 4
+    assert body["desiredReplicas"] == 4
+    assert body["limits"] == ["tolerance: ai_llm_response_time_p99_seconds's ratio 1.00 is within 1 ± 0.1"]
+
+
+async def test_missing_hpa_is_one_line_and_exit_1(cluster: Cluster) -> None:
+    code, out, err = await cluster.explain(f"{NS}/nope", output="table")
+    assert (code, out) == (1, "")
+    assert err == 'surge explain: horizontalpodautoscalers.autoscaling "nope" not found\n'
+
+
+async def test_missing_target_is_exit_1(cluster: Cluster) -> None:
+    obj = hpa("orphan", [P99_5])
+    obj["spec"]["scaleTargetRef"]["name"] = "gone"
+    cluster.standin.add(obj)
+    code, _, err = await cluster.explain(f"{NS}/orphan")
+    assert code == 1
+    assert err.startswith("surge explain: cannot read the HPA's target Deployment/gone:")
+    assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    "target",
+    ["ai-service-hpa", "ai-platform/", "/x", "a/b/c", "Bad_NS/hpa", "ns/UPPER", "ns/with space"],
+)
+async def test_bad_target_is_exit_2(target: str, tmp_path: Path) -> None:
+    out, err = io.StringIO(), io.StringIO()
+    code = await run(target, str(tmp_path / "unused"), "json", out, err)
+    assert code == 2 and out.getvalue() == ""
+    assert err.getvalue().startswith("surge explain: ")
+    with pytest.raises(ValueError):
+        parse_target(target)
+
+
+async def test_unreadable_kubeconfig_is_exit_2(tmp_path: Path) -> None:
+    err = io.StringIO()
+    code = await run(f"{NS}/x", str(tmp_path / "missing"), "json", io.StringIO(), err)
+    assert code == 2
+    assert "cannot load Kubernetes client config" in err.getvalue()
