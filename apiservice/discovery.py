@@ -1,8 +1,9 @@
 """API discovery documents: /apis, each group, and each group-version's resource list.
 
-Both custom metrics versions are listed, v1beta2 first and preferred, as the cluster's
-aggregator reports the group once Surge's two APIService objects are registered.
-(custom-metrics-apiserver's own group document names only its first-priority version.)
+The group documents name one version, v1beta1 for both groups, as custom-metrics-apiserver
+writes them (it registers only the first of the metrics types' version priorities); both
+custom metrics versions are served all the same. In a cluster this does not matter: the
+aggregator builds the group from the APIService objects (where v1beta2 is preferred).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ GROUP_VERSIONS: dict[str, tuple[str, ...]] = {
     CUSTOM_GROUP: CUSTOM_VERSIONS,
     EXTERNAL_GROUP: EXTERNAL_VERSIONS,
 }
+"""Every group-version Surge serves, first-priority version first."""
 
 
 def _version(group: str, version: str) -> JSON:
@@ -21,21 +23,13 @@ def _version(group: str, version: str) -> JSON:
 
 
 def _group(group: str) -> JSON:
-    versions = GROUP_VERSIONS[group]
-    return {
-        "name": group,
-        "versions": [_version(group, v) for v in versions],
-        "preferredVersion": _version(group, versions[0]),
-    }
+    advertised = _version(group, GROUP_VERSIONS[group][0])
+    return {"name": group, "versions": [advertised], "preferredVersion": advertised}
 
 
 def api_group_list() -> JSON:
-    """metav1.APIGroupList, the body of /apis."""
-    return {
-        "kind": "APIGroupList",
-        "apiVersion": "v1",
-        "groups": [_group(group) for group in GROUP_VERSIONS],
-    }
+    """metav1.APIGroupList, the body of /apis (written without apiVersion, as Kubernetes does)."""
+    return {"kind": "APIGroupList", "groups": [_group(group) for group in GROUP_VERSIONS]}
 
 
 def api_group(group: str) -> JSON:

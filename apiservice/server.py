@@ -36,7 +36,9 @@ log = logging.getLogger(__name__)
 AUTH_NOT_IMPLEMENTED = (
     "delegated authentication is not implemented yet; pass --insecure-skip-auth to run without it"
 )
+# Kubernetes' own answers for paths and methods it does not serve, `"details":{}` included.
 _PATH_NOT_FOUND = "the server could not find the requested resource"
+_METHOD_NOT_ALLOWED = "the server does not allow this method on the requested resource"
 _UNEXPECTED = "an unexpected error; see the server log"
 _VERBS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _TEXT = "text/plain; charset=utf-8"
@@ -163,7 +165,7 @@ class _API:
             )
         document = openapi.openapi_v3_document(*route.group_version)
         if document is None:  # pragma: no cover - routes only name served group-versions
-            raise NotFound(_PATH_NOT_FOUND)
+            raise NotFound(_PATH_NOT_FOUND, details={})
         body, digest = document
         wanted = request.query.get("hash")
         if wanted is not None and wanted != digest:
@@ -212,12 +214,10 @@ def build_app(
         try:
             route = resolve(request.path)
             if route is None:
-                raise NotFound(_PATH_NOT_FOUND)
+                raise NotFound(_PATH_NOT_FOUND, details={})
             kind = route.kind
             if request.method != "GET":
-                raise MethodNotAllowed(
-                    "the server does not allow this method on the requested resource"
-                )
+                raise MethodNotAllowed(_METHOD_NOT_ALLOWED, details={})
             response = await api.answer(route, request)
         except APIError as err:
             response = _json(types.status(err), status=err.code)

@@ -19,7 +19,7 @@ from apiservice.selectors import Op, Selector
 
 CUSTOM_GROUP = "custom.metrics.k8s.io"
 EXTERNAL_GROUP = "external.metrics.k8s.io"
-CUSTOM_VERSIONS = ("v1beta2", "v1beta1")  # preferred first
+CUSTOM_VERSIONS = ("v1beta1", "v1beta2")  # custom-metrics-apiserver's priority order
 EXTERNAL_VERSIONS = ("v1beta1",)
 
 JSON = dict[str, Any]

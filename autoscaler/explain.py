@@ -222,7 +222,7 @@ async def fetch(api: KubeAPI, namespace: str, name: str) -> Fetched:
     scale, source = await _scale(api, mapper, namespace, ref)
     selector = scale["selector"]
     try:
-        pods = (await _get(api, f"/api/v1/namespaces/{namespace}/pods", {"labelSelector": selector}))
+        pods = await _get(api, f"/api/v1/namespaces/{namespace}/pods", {"labelSelector": selector})
     except _Failed as err:
         raise ExplainError(f"cannot list the target's pods: {err.message}") from None
 
@@ -255,7 +255,13 @@ async def fetch(api: KubeAPI, namespace: str, name: str) -> Fetched:
         else:
             external.append(_as_list(body))
     return Fetched(
-        hpa, scale, source, list(pods.get("items") or []), pod_metrics, custom, external,
+        hpa,
+        scale,
+        source,
+        list(pods.get("items") or []),
+        pod_metrics,
+        custom,
+        external,
         tuple(errors),
     )
 
@@ -419,10 +425,14 @@ def _status_current(hpa: Mapping[str, Any], spec: MetricSpec, field_name: str) -
         if not isinstance(entry, dict) or entry.get("type") != spec.type:
             continue
         body = entry.get(key) or {}
-        name = body.get("name") if spec.resource is not None else (body.get("metric") or {}).get(
-            "name"
+        name = (
+            body.get("name")
+            if spec.resource is not None
+            else (body.get("metric") or {}).get("name")
         )
-        if name == spec.name and (spec.container is None or body.get("container") == spec.container):
+        if name == spec.name and (
+            spec.container is None or body.get("container") == spec.container
+        ):
             return _number((body.get("current") or {}).get(field_name))
     return None
 
@@ -446,7 +456,9 @@ def _limits(
         elif reason == c.TOO_FEW_REPLICAS[0]:
             out.append(f"minReplicas ({hpa.min_replicas or 1}): {reason}")
         elif hpa.behavior is None and reason == c.SCALE_UP_LIMIT[0]:
-            out.append(f"the scale-up limit of HPAs without behavior, max(2 x current, 4): {reason}")
+            out.append(
+                f"the scale-up limit of HPAs without behavior, max(2 x current, 4): {reason}"
+            )
         else:
             out.append(f"scaling policies (behavior): {reason}")
     if held["desiredReplicas"] != decision["desiredReplicas"]:
@@ -461,8 +473,10 @@ def _limits(
     return tuple(out)
 
 
-def explain(fetched: Fetched, now: datetime, options: Options = Options()) -> Explanation:
-    """The controller's decision on what was fetched, beside the HPA's status."""
+def explain(fetched: Fetched, now: datetime, options: Options | None = None) -> Explanation:
+    """The controller's decision on what was fetched, beside the HPA's status; `options`
+    are the controller's flags (their defaults unless given)."""
+    options = options or Options()
     hpa_obj = fetched.hpa
     hpa = read_hpa(hpa_obj)
     base: dict[str, Any] = {
@@ -486,9 +500,7 @@ def explain(fetched: Fetched, now: datetime, options: Options = Options()) -> Ex
         raise ExplainError(f"the API's answers cannot be read: {err}") from None
     current = int(fetched.scale["replicas"])
     proposals = [m["proposal"] for m in held["metrics"] if m["proposal"] is not None]
-    active = next(
-        (cond for cond in held["conditions"] if cond["type"] == c.SCALING_ACTIVE), None
-    )
+    active = next((cond for cond in held["conditions"] if cond["type"] == c.SCALING_ACTIVE), None)
     computed = active is not None and active["status"] == "True"
     proposal = max(proposals) if proposals and computed else None
     settled = held
@@ -496,9 +508,7 @@ def explain(fetched: Fetched, now: datetime, options: Options = Options()) -> Ex
         # As if the proposal had been the controller's recommendation for the whole window.
         history = {"recommendations": [{"replicas": proposal, "timestamp": base["now"]}]}
         settled = evaluate({**base, "history": history})
-    rows = _metric_rows(
-        hpa, hpa_obj, settled, fetched.fetch_errors, proposal, options.tolerance
-    )
+    rows = _metric_rows(hpa, hpa_obj, settled, fetched.fetch_errors, proposal, options.tolerance)
     status = hpa_obj.get("status") or {}
     status_desired = status.get("desiredReplicas")
     window = _down_window(hpa, options)
@@ -713,6 +723,7 @@ def render(expl: Explanation, out: TextIO) -> None:
     conditions.add_column("HPA status")
     conditions.add_column("")
     for row in expl.conditions:
+
         def cell(cond: dict[str, str] | None) -> str:
             return "-" if cond is None else f"{cond['status']} {cond['reason']}"
 

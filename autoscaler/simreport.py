@@ -22,7 +22,6 @@ from autoscaler.simulate import (
     SYNC_PERIOD_S,
     Run,
     current_value,
-    signal_name,
     target_value,
 )
 
@@ -167,9 +166,7 @@ def summarize(
         if known
         else None
     )
-    seed_rows = {
-        (r.start_hour, r.end_hour): r for r in SEED_WORKDAY_TABLE
-    } if seed else {}
+    seed_rows = {(r.start_hour, r.end_hour): r for r in SEED_WORKDAY_TABLE} if seed else {}
     summaries = []
     for period in periods:
         inside = [s for s in steps if period.contains(_local_hour(s.time, run.utc_offset_hours))]
@@ -327,7 +324,7 @@ def write_csv(run: Run, path: Path) -> None:
     """One row per sync: traffic, pods, the truth of the model, each metric as the HPA saw
     it with its proposal, the decision and what limited it."""
     specs = run.hpa.metrics
-    names = [signal_name(s) for s in specs]
+    names = [s.name for s in specs]
     zone = timezone(timedelta(hours=run.utc_offset_hours))
     header = [
         "time",
@@ -386,9 +383,7 @@ def _metric_title(run: Run, index: int) -> str:
     return f"{spec.name} ({spec.type}, {kind})"
 
 
-def plot(
-    run: Run, summary: Summary, path: Path, periods: Sequence[Period] = SEED_PERIODS
-) -> None:
+def plot(run: Run, summary: Summary, path: Path, periods: Sequence[Period] = SEED_PERIODS) -> None:
     """Traffic, replicas (with the seed's ranges), each metric against its target, and
     p99 latency against the latency target, over the simulated time."""
     import matplotlib
@@ -426,12 +421,30 @@ def plot(
             ax.set_title("traffic (requests per second, whole Deployment)", loc="left", fontsize=10)
             ax.set_ylim(bottom=0)
         elif panel == "replicas":
-            ax.step(times, [s.desired for s in steps], where="post", color="tab:green",
-                    lw=1.6, label="replicas (HPA)")
-            ax.step(times, [s.ready for s in steps], where="post", color="tab:olive",
-                    lw=0.8, alpha=0.8, label="ready pods")
-            ax.axhline(summary.fixed_pods, color="tab:red", ls="--", lw=1,
-                       label=f"fixed fleet ({summary.fixed_pods})")
+            ax.step(
+                times,
+                [s.desired for s in steps],
+                where="post",
+                color="tab:green",
+                lw=1.6,
+                label="replicas (HPA)",
+            )
+            ax.step(
+                times,
+                [s.ready for s in steps],
+                where="post",
+                color="tab:olive",
+                lw=0.8,
+                alpha=0.8,
+                label="ready pods",
+            )
+            ax.axhline(
+                summary.fixed_pods,
+                color="tab:red",
+                ls="--",
+                lw=1,
+                label=f"fixed fleet ({summary.fixed_pods})",
+            )
             if summary.seed:
                 _seed_ranges(ax, first, days)
             ax.set_ylabel("pods")
@@ -439,14 +452,24 @@ def plot(
             ax.set_title("replicas", loc="left", fontsize=10)
             ax.legend(loc="upper left", fontsize=8, ncol=4)
         elif panel == "p99":
-            values = [s.p99_seconds if s.p99_seconds is not None and math.isfinite(s.p99_seconds)
-                      else None for s in steps]
+            values = [
+                s.p99_seconds
+                if s.p99_seconds is not None and math.isfinite(s.p99_seconds)
+                else None
+                for s in steps
+            ]
             ax.plot(times, values, color="tab:purple", lw=1)
-            ax.axhline(run.settings.latency_target_s, color="black", ls="--", lw=1,
-                       label=f"target {run.settings.latency_target_s:g} s")
+            ax.axhline(
+                run.settings.latency_target_s,
+                color="black",
+                ls="--",
+                lw=1,
+                label=f"target {run.settings.latency_target_s:g} s",
+            )
             ax.set_ylabel("seconds")
-            ax.set_title("p99 latency of LLM calls (true, not as the HPA saw it)", loc="left",
-                         fontsize=10)
+            ax.set_title(
+                "p99 latency of LLM calls (true, not as the HPA saw it)", loc="left", fontsize=10
+            )
             ax.set_ylim(bottom=0)
             ax.legend(loc="upper left", fontsize=8)
         else:

@@ -71,7 +71,7 @@ class SimulationError(ValueError):
 class Settings:
     ready_delay_s: float = 40.0  # the seed's readiness probe: 30 s initial delay + 10 s period
     latency_target_s: float = 5.0  # the seed's latency HPA's target
-    options: Options = Options()
+    options: Options = field(default_factory=Options)
 
 
 # --- the HPA ------------------------------------------------------------------------------
@@ -107,11 +107,6 @@ def load_hpa(text: str, source: str, name: str | None = None) -> HorizontalPodAu
 def seed_hpa_text() -> str:
     """The seed's HPAs, shipped with the package (autoscaler/seed-hpa.yaml)."""
     return resources.files("autoscaler").joinpath("seed-hpa.yaml").read_text(encoding="utf-8")
-
-
-def signal_name(spec: MetricSpec) -> str:
-    """The name a metric is answered under: the resource for Resource metrics."""
-    return spec.name
 
 
 def is_per_pod(spec: MetricSpec) -> bool:
@@ -200,8 +195,9 @@ class Fleet:
         while len(self.pods) < replicas:
             self._add(now, now + self.ready_delay_s)
         if len(self.pods) > replicas:
-            # As a ReplicaSet ranks them: not ready first, then ready for the shortest time.
-            order = sorted(self.pods, key=lambda p: (p.is_ready(now), -p.ready_at, -p.created))
+            # As a ReplicaSet ranks them: not ready first, then ready for the shortest time,
+            # then the newest (the list is in creation order, and the sort is stable).
+            order = sorted(reversed(self.pods), key=lambda p: (p.is_ready(now), -p.ready_at))
             removed = {id(p) for p in order[: len(self.pods) - replicas]}
             self.pods = [p for p in self.pods if id(p) not in removed]
 
@@ -245,8 +241,9 @@ def build_cluster(
 
     Pods that are not ready report the CPU and memory of a starting JVM to metrics-server
     and no custom metrics (the application does not serve /metrics before it is up)."""
+    container_name = next((s.container for s in hpa.metrics if s.container), "app")
     container = Container(
-        "app",
+        container_name,
         {"cpu": capacity.cpu_request_milli, "memory": capacity.memory_request_bytes * 1000},
     )
     stamp = _datetime(now)
@@ -270,7 +267,7 @@ def build_cluster(
             pod_metrics.append(
                 PodMetrics(
                     pod.name,
-                    (ContainerMetrics("app", usage),),
+                    (ContainerMetrics(container_name, usage),),
                     namespace,
                     POD_LABELS,
                     stamp,
@@ -278,7 +275,7 @@ def build_cluster(
                 )
             )
     for spec in hpa.metrics:
-        name = signal_name(spec)
+        name = spec.name
         if name not in signals or spec.resource is not None:
             continue
         value = _milli(signals[name])
@@ -317,22 +314,23 @@ class ScenarioSource:
     traffic: Traffic
     capacity: Capacity
     description: str = SEED_SCENARIO
-    _service: Service | None = None
-    _windows: dict[str, _Window] = field(default_factory=dict)
+    _service: Service = field(init=False)
+    _windows: dict[str, _Window] = field(init=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._service = Service(self.capacity)
 
     @staticmethod
     def check(hpa: HorizontalPodAutoscaler) -> None:
         for spec in hpa.metrics:
-            if signal_name(spec) not in SCENARIO_WINDOWS:
+            if spec.name not in SCENARIO_WINDOWS:
                 known = ", ".join(SCENARIO_WINDOWS)
                 raise SimulationError(
                     f"the {SEED_SCENARIO} scenario models {known}; the HPA asks for "
-                    f"{spec.type} metric {signal_name(spec)!r}"
+                    f"{spec.type} metric {spec.name!r}"
                 )
 
     def read(self, now: float, ready: int) -> Reading:
-        if self._service is None:
-            self._service = Service(self.capacity)
         qps = self.traffic.qps(now)
         load = self._service.step(qps, ready, SYNC_PERIOD_S)
         cap = self.capacity
@@ -367,7 +365,7 @@ class TimelineSource:
 
     def __post_init__(self) -> None:
         names = self.timeline.names
-        missing = [signal_name(s) for s in self.hpa.metrics if signal_name(s) not in names]
+        missing = [s.name for s in self.hpa.metrics if s.name not in names]
         if missing:
             raise SimulationError(
                 f"{self.timeline.source}: no column for the HPA's metric(s) "
@@ -379,7 +377,7 @@ class TimelineSource:
         recorded = timeline.value_at(REPLICAS_COLUMN, now)
         signals: dict[str, float] = {}
         for spec in self.hpa.metrics:
-            name = signal_name(spec)
+            name = spec.name
             value = timeline.value_at(name, now)
             if value is None:
                 continue
@@ -536,9 +534,7 @@ def prepare(args: argparse.Namespace) -> tuple[HorizontalPodAutoscaler, Source, 
 
     chosen = [bool(args.scenario), bool(args.timeline), bool(args.prometheus_url)]
     if sum(chosen) != 1:
-        raise SimulationError(
-            "give one of --scenario NAME, --timeline FILE, --prometheus-url URL"
-        )
+        raise SimulationError("give one of --scenario NAME, --timeline FILE, --prometheus-url URL")
     hpa = _hpa_for(args)
     capacity = calibrate()
     start = _time_flag(args.start, "--start")
@@ -571,8 +567,11 @@ def prepare(args: argparse.Namespace) -> tuple[HorizontalPodAutoscaler, Source, 
                 args.prometheus_url, queries, start, end, args.step, bar.advance
             )
     source = TimelineSource(timeline, hpa, capacity)
-    return hpa, source, timeline.start if start is None else start, (
-        timeline.end + SYNC_PERIOD_S if end is None else end
+    return (
+        hpa,
+        source,
+        timeline.start if start is None else start,
+        (timeline.end + SYNC_PERIOD_S if end is None else end),
     )
 
 
@@ -580,14 +579,20 @@ def _check_numbers(args: argparse.Namespace) -> None:
     checks = (
         (args.days > 0, "--days must be positive"),
         (args.traffic_scale > 0, "--traffic-scale must be positive"),
-        (args.initial_replicas is None or args.initial_replicas >= 1,
-         "--initial-replicas must be at least 1"),
+        (
+            args.initial_replicas is None or args.initial_replicas >= 1,
+            "--initial-replicas must be at least 1",
+        ),
         (args.fixed_pods is None or args.fixed_pods >= 1, "--fixed-pods must be at least 1"),
-        (args.price_per_pod_hour is None or args.price_per_pod_hour >= 0,
-         "--price-per-pod-hour cannot be negative"),
+        (
+            args.price_per_pod_hour is None or args.price_per_pod_hour >= 0,
+            "--price-per-pod-hour cannot be negative",
+        ),
         (args.ready_delay is None or args.ready_delay >= 0, "--ready-delay cannot be negative"),
-        (args.utc_offset is None or -14 <= args.utc_offset <= 14,
-         "--utc-offset must be between -14 and 14 hours"),
+        (
+            args.utc_offset is None or -14 <= args.utc_offset <= 14,
+            "--utc-offset must be between -14 and 14 hours",
+        ),
     )
     for ok, problem in checks:
         if not ok:
@@ -617,7 +622,14 @@ def main(args: argparse.Namespace, out: TextIO | None = None) -> int:
         count = int((end - start) // SYNC_PERIOD_S)
         with progress("simulating", count) as bar:
             run = simulate(
-                hpa, source, start, end, settings, calibrate(), args.initial_replicas, offset,
+                hpa,
+                source,
+                start,
+                end,
+                settings,
+                calibrate(),
+                args.initial_replicas,
+                offset,
                 bar.advance,
             )
     except (SimulationError, TimelineError, simreport.ReportError) as err:
@@ -665,4 +677,3 @@ def scenario_run(
     return simulate(
         hpa, source, start, start + days * 86400, settings or Settings(), capacity, None, 8.0
     )
-

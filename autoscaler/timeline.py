@@ -130,9 +130,7 @@ def _row(
         t = parse_time(record[time_key])
     except (ValueError, TypeError) as err:
         raise TimelineError(f"{where}: {time_key}: {err}") from None
-    values = {
-        str(k): _number(v, f"{where}: {k}") for k, v in record.items() if k != time_key and k
-    }
+    values = {str(k): _number(v, f"{where}: {k}") for k, v in record.items() if k != time_key and k}
     return t, values
 
 

@@ -84,9 +84,7 @@ def add_aggregator_proxy(app: web.Application, surge_url: str) -> None:
             ) as upstream,
         ):
             body = await upstream.read()
-            return web.Response(
-                body=body, status=upstream.status, content_type="application/json"
-            )
+            return web.Response(body=body, status=upstream.status, content_type="application/json")
 
     for prefix in METRIC_GROUPS[:2]:
         app.router.add_get(prefix + "/{tail:.*}", forward)

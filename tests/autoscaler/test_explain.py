@@ -117,7 +117,9 @@ def _record_seed_metrics(recorded: RecordedMetrics) -> None:
     )
     recorded.answers[WAITING_PATH] = (
         200,
-        metric_value_list("http_requests_waiting", dict(zip(PODS, ("10", "20", "30"), strict=True))),
+        metric_value_list(
+            "http_requests_waiting", dict(zip(PODS, ("10", "20", "30"), strict=True))
+        ),
     )
 
 
@@ -288,7 +290,9 @@ async def test_scale_subresource_wins_over_the_spec(tmp_path: Path) -> None:
     (row,) = body["metrics"]
     assert row["withinTolerance"] and row["proposal"] == 4
     assert body["desiredReplicas"] == 4
-    assert body["limits"] == ["tolerance: ai_llm_response_time_p99_seconds's ratio 1.00 is within 1 ± 0.1"]
+    assert body["limits"] == [
+        "tolerance: ai_llm_response_time_p99_seconds's ratio 1.00 is within 1 ± 0.1"
+    ]
 
 
 async def test_missing_hpa_is_one_line_and_exit_1(cluster: Cluster) -> None:

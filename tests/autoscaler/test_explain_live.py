@@ -93,7 +93,9 @@ def surge_server(
         while not _ready(url):
             if process.poll() is not None or time.monotonic() > deadline:
                 log.flush()
-                pytest.fail(f"surge serve did not become ready:\n{(tmp_path / 'surge.log').read_text()}")
+                pytest.fail(
+                    f"surge serve did not become ready:\n{(tmp_path / 'surge.log').read_text()}"
+                )
             time.sleep(0.2)
         yield url
     finally:

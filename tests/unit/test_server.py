@@ -188,13 +188,19 @@ async def get(client: Client, path: str, **kwargs: Any) -> tuple[int, str]:
     return response.status, await response.text()
 
 
-def status_body(code: int, reason: str, message: str, cause: str | None = None) -> str:
-    """A metav1.Status as Kubernetes writes it; `cause` as apierrors.NewInternalError adds it."""
+def status_body(code: int, reason: str, message: str, details: dict[str, Any] | None = None) -> str:
+    """A metav1.Status as Kubernetes writes it."""
     body: dict[str, Any] = {"kind": "Status", "apiVersion": "v1", "metadata": {}}
     body |= {"status": "Failure", "message": message} | ({"reason": reason} if reason else {})
-    if cause is not None:
-        body["details"] = {"causes": [{"message": cause}]}
+    if details is not None:
+        body["details"] = details
     return json.dumps(body | {"code": code}, separators=(",", ":")) + "\n"
+
+
+def internal_error(cause: str) -> str:
+    """apierrors.NewInternalError's Status: the cause in the message and in details."""
+    message = f"Internal error occurred: {cause}"
+    return status_body(500, "InternalError", message, {"causes": [{"message": cause}]})
 
 
 CM = "/apis/custom.metrics.k8s.io"
@@ -202,11 +208,11 @@ EM = "/apis/external.metrics.k8s.io/v1beta1"
 
 # -- discovery ------------------------------------------------------------------------------
 
+# As custom-metrics-apiserver writes them: one version per group, the first by priority.
 CUSTOM_GROUP_JSON = (
     '{"name":"custom.metrics.k8s.io","versions":['
-    '{"groupVersion":"custom.metrics.k8s.io/v1beta2","version":"v1beta2"},'
     '{"groupVersion":"custom.metrics.k8s.io/v1beta1","version":"v1beta1"}],'
-    '"preferredVersion":{"groupVersion":"custom.metrics.k8s.io/v1beta2","version":"v1beta2"}}'
+    '"preferredVersion":{"groupVersion":"custom.metrics.k8s.io/v1beta1","version":"v1beta1"}}'
 )
 EXTERNAL_GROUP_JSON = (
     '{"name":"external.metrics.k8s.io","versions":['
@@ -217,7 +223,7 @@ EXTERNAL_GROUP_JSON = (
 
 @pytest.mark.parametrize("path", ["/apis", "/apis/"])
 async def test_api_group_list(client: Client, path: str) -> None:
-    body = '{"kind":"APIGroupList","apiVersion":"v1","groups":[%s,%s]}\n'
+    body = '{"kind":"APIGroupList","groups":[%s,%s]}\n'  # no apiVersion, as Kubernetes
     assert await get(client, path) == (200, body % (CUSTOM_GROUP_JSON, EXTERNAL_GROUP_JSON))
 
 
@@ -487,7 +493,7 @@ async def test_external_bad_selector(client: Client, provider: MemoryProvider) -
 )
 async def test_unknown_path(client: Client, provider: MemoryProvider, path: str) -> None:
     message = "the server could not find the requested resource"
-    assert await get(client, path) == (404, status_body(404, "NotFound", message))
+    assert await get(client, path) == (404, status_body(404, "NotFound", message, {}))
     assert provider.calls == []
 
 
@@ -508,7 +514,7 @@ async def test_method_not_allowed(
     assert response.status == 405
     if method != "HEAD":
         message = "the server does not allow this method on the requested resource"
-        assert await response.text() == status_body(405, "MethodNotAllowed", message)
+        assert await response.text() == status_body(405, "MethodNotAllowed", message, {})
     assert provider.calls == []
 
 
@@ -525,12 +531,7 @@ async def test_other_methods_on_unknown_paths_are_not_found(client: Client) -> N
         ),
         (
             InternalError("unable to fetch metrics"),
-            status_body(
-                500,
-                "InternalError",
-                "Internal error occurred: unable to fetch metrics",
-                "unable to fetch metrics",
-            ),
+            internal_error("unable to fetch metrics"),
         ),
         (
             NotFound("the server could not find the metric x for pods"),
@@ -558,9 +559,7 @@ async def test_unexpected_errors_are_generic_500s_logged_here(
         status, body = await get(
             client, f"{CM}/v1beta1/namespaces/default/pods/web-1/http_requests"
         )
-    cause = "an unexpected error; see the server log"
-    expected = status_body(500, "InternalError", f"Internal error occurred: {cause}", cause)
-    assert (status, body) == (500, expected)
+    assert (status, body) == (500, internal_error("an unexpected error; see the server log"))
     assert "hunter2" not in body and "Traceback" not in body
     assert "hunter2" in caplog.text and "Traceback" in caplog.text
 
@@ -868,14 +867,10 @@ async def test_kubectl_reads_answers_and_errors(tls_server: tuple[APIServer, Pat
     assert (
         err == "Error from server (NotFound): the server could not find the metric nope for pods\n"
     )
-    code, out, _ = await run("api-versions")
+    code, out, _ = await run("api-versions")  # from the group documents
     assert (code, out.split()) == (
         0,
-        [
-            "custom.metrics.k8s.io/v1beta1",
-            "custom.metrics.k8s.io/v1beta2",
-            "external.metrics.k8s.io/v1beta1",
-        ],
+        ["custom.metrics.k8s.io/v1beta1", "external.metrics.k8s.io/v1beta1"],
     )
     code, out, _ = await run("get", "--raw", "/openapi/v2")
     assert code == 0 and json.loads(out)["swagger"] == "2.0"

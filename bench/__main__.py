@@ -1,0 +1,133 @@
+"""`python -m bench storm ...`: the benchmarks' command line (see bench/README.md)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+from bench import storm
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be above 0, got {text}")
+    return value
+
+
+def _modes(text: str) -> tuple[str, ...]:
+    modes = tuple(m.strip() for m in text.split(",") if m.strip())
+    unknown = [m for m in modes if m not in storm.MODES]
+    if unknown or not modes:
+        raise argparse.ArgumentTypeError(
+            f"unknown mode {', '.join(unknown) or '(none)'}; choose from {','.join(storm.MODES)}"
+        )
+    return modes
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bench")
+    commands = parser.add_subparsers(dest="command", required=True)
+    s = commands.add_parser(
+        "storm",
+        help="N HPAs x M metrics against Surge, naive Surge, a bare handler and PA",
+        description=storm.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    s.add_argument("--hpas", type=_positive_int, default=500, help="HPAs (one per Deployment)")
+    s.add_argument("--metrics", type=_positive_int, default=2, help="metrics per HPA")
+    s.add_argument("--namespaces", type=_positive_int, default=50)
+    s.add_argument(
+        "--compress",
+        default="auto",
+        help="time compression factor C (sync every 15s/C, Surge's durations /C); "
+        f"auto: the largest whole C <= {storm.MAX_COMPRESSION} keeping the offered load "
+        f"under {storm.AUTO_RATE:g} req/s",
+    )
+    s.add_argument("--syncs", type=_positive_int, default=3, help="measured syncs per mode")
+    s.add_argument(
+        "--workers", type=_positive_int, default=storm.HPA_WORKERS, help="HPA controller workers"
+    )
+    s.add_argument("--concurrency", type=_positive_int, default=16, help="closed-loop connections")
+    s.add_argument("--loop-seconds", type=_positive_float, default=3.0, help="closed-loop duration")
+    s.add_argument(
+        "--modes", type=_modes, default=storm.MODES, help=f"subset of {','.join(storm.MODES)}"
+    )
+    s.add_argument(
+        "--pa-build-timeout",
+        type=_positive_float,
+        default=360.0,
+        help="seconds to wait for bench/build_prometheus_adapter.sh before PA is null",
+    )
+    s.add_argument("--workdir", type=Path, help="keep logs and data here (default: a temp dir)")
+    s.add_argument("--json", action="store_true", help="print one JSON object")
+    k = commands.add_parser("kube-standin", help=argparse.SUPPRESS)
+    k.add_argument("--objects", type=Path, required=True)
+    k.add_argument("--kubeconfig", type=Path, required=True)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command == "kube-standin":
+        storm.serve_standin(args.objects, args.kubeconfig)
+        return 0
+    if args.compress == "auto":
+        compression = storm.auto_compression(args.hpas, args.metrics)
+    else:
+        try:
+            compression = _positive_float(args.compress)
+        except (ValueError, argparse.ArgumentTypeError):
+            parser.error(f"--compress: a factor above 0 or auto, not {args.compress!r}")
+    scenario = storm.Scenario(
+        hpas=args.hpas,
+        metrics=args.metrics,
+        namespaces=min(args.namespaces, args.hpas),
+        compression=compression,
+        syncs=args.syncs,
+        workers=args.workers,
+        concurrency=args.concurrency,
+        loop_s=args.loop_seconds,
+    )
+
+    from rich.console import Console
+
+    errors = Console(stderr=True)
+    options = storm.Options(
+        scenario,
+        modes=args.modes,
+        pa_build_timeout_s=args.pa_build_timeout,
+        workdir=args.workdir,
+        progress=lambda text: errors.log(text),
+    )
+    try:
+        result = asyncio.run(storm.run(options))
+    except KeyboardInterrupt:
+        errors.print("interrupted; every process the run started is stopped")
+        return 130
+    except storm.PrometheusError as err:
+        errors.print(f"[red]cannot run the storm:[/red] {err}")
+        return 1
+    if args.json:
+        print(json.dumps(result))
+    else:
+        out = Console()
+        for part in storm.render(result):
+            out.print(part)
+    failed = [m for m in ("surge", "naive", "bare") if m in args.modes and not result["modes"][m]]
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1076 @@
+"""The HPA storm: N HPAs x M metrics over K namespaces, as the HPA controller asks for them.
+
+One run starts a real Prometheus holding the fleet's series (bench/fleet.py), then, one
+after the other, each server under test on loopback HTTPS, and drives the same storm at
+each: Surge (optimized engine), Surge `--engine=naive`, the bare handler (bench/bare.py,
+the upper bound of a Python server here) and, when it can be built, prometheus-adapter
+(PA) v0.12.0 with the same config, whose Kubernetes API is the stand-in.
+
+Each mode has three phases:
+
+- warm-up: one sync of every HPA, not measured;
+- sync phase: `syncs` syncs driven as the HPA controller drives them: `workers` workers
+  (kube-controller-manager's --concurrent-horizontal-pod-autoscaler-syncs, 5) take HPAs
+  from a queue, ask each HPA's metrics one after the other, and re-queue the HPA one sync
+  period after it was handled. Gives Prometheus queries per sync (Prometheus' own
+  prometheus_http_requests_total{handler="/api/v1/query"}), latencies, CPU per sync,
+  and the age of every answer (each item's timestamp against the time it arrived);
+- closed loop: `concurrency` connections asking as fast as they can for a few seconds,
+  for requests per second.
+
+Time may be compressed by a factor C: the sync period is 15 s / C, and Surge's
+--freshness, --max-staleness and --refresh-idle-after (10 s, 2 m, 1 m by default) are
+divided by C too, so the ratios between them stay those of a real cluster.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import math
+import os
+import resource
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import trustme
+import yarl
+
+from apiservice.quantity import Quantity
+from bench import fleet
+from surge.certs import self_signed
+from surge.localprom import LOOPBACK, LocalPrometheus, PrometheusError, backfill, free_port
+
+REPO = Path(__file__).resolve().parents[1]
+BUILD_SCRIPT = REPO / "bench" / "build_prometheus_adapter.sh"
+MODES = ("surge", "naive", "bare", "prometheus-adapter")
+FIGURES = (
+    "queries_per_sync",
+    "p50_ms",
+    "p99_ms",
+    "rps",
+    "adapter_cpu_s",
+    "prometheus_cpu_s",
+    "rss_mb",
+    "max_age_s",
+    "freshness_s",
+)
+
+# A real cluster's clock: the HPA controller's sync period and Surge's defaults.
+SYNC_S = 15.0
+FRESHNESS_S = 10.0
+MAX_STALENESS_S = 120.0
+IDLE_AFTER_S = 60.0
+HPA_WORKERS = 5  # kube-controller-manager --concurrent-horizontal-pod-autoscaler-syncs
+MAX_COMPRESSION = 5
+# `--compress auto` keeps the offered load at or under this (requests per second).
+AUTO_RATE = 400.0
+# Answers carry RFC 3339 timestamps with whole seconds: an age is known to within this.
+TIMESTAMP_RESOLUTION_S = 1.0
+REQUEST_TIMEOUT_S = 30.0
+STOP_TIMEOUT_S = 15.0
+SETTLE_S = 0.3  # lets Prometheus count the last query of a phase
+DATA_PAST_S, DATA_FUTURE_S, DATA_STEP_S = 600, 3600, 60
+API = "/apis/custom.metrics.k8s.io/v1beta2"
+
+
+class ModeError(RuntimeError):
+    """A server did not come up or failed; the mode is reported as null with this reason."""
+
+
+# ----- the scenario ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Scenario:
+    hpas: int
+    metrics: int
+    namespaces: int
+    compression: float
+    syncs: int = 3
+    workers: int = HPA_WORKERS
+    concurrency: int = 16
+    loop_s: float = 3.0
+    pods: int = 2
+
+    @property
+    def sync_s(self) -> float:
+        return SYNC_S / self.compression
+
+    @property
+    def freshness_s(self) -> float:
+        return FRESHNESS_S / self.compression
+
+    @property
+    def max_staleness_s(self) -> float:
+        return MAX_STALENESS_S / self.compression
+
+    @property
+    def idle_after_s(self) -> float:
+        return IDLE_AFTER_S / self.compression
+
+
+def auto_compression(hpas: int, metrics: int) -> float:
+    """The largest whole factor up to 5 keeping the offered load under AUTO_RATE req/s,
+    and at least 1 (no stretching: a big fleet runs at the real 15 s)."""
+    per_sync = max(1, hpas * metrics)
+    return float(max(1, min(MAX_COMPRESSION, math.floor(AUTO_RATE * SYNC_S / per_sync))))
+
+
+@dataclass(frozen=True)
+class Call:
+    """One request an HPA makes, and the values the fleet holds for its answer."""
+
+    path: str
+    expected: dict[str, str]  # described object name -> value as a Quantity string
+
+
+def _quantity(value: float) -> str:
+    return str(Quantity.from_float_milli(value))
+
+
+def hpa_calls(services: list[fleet.Service], catalog: list[fleet.Metric]) -> list[list[Call]]:
+    """Per HPA (one per Deployment), its metrics' requests in spec order."""
+    out = []
+    for s in services:
+        calls = []
+        for metric in catalog:
+            base = f"{API}/namespaces/{s.namespace}"
+            if metric.kind == "pods":
+                path = f"{base}/pods/*/{metric.name}?labelSelector=app%3D{s.deployment}"
+                expected = {p: _quantity(fleet.value(s, metric, p)) for p in s.pods}
+            else:
+                path = f"{base}/deployments.apps/{s.deployment}/{metric.name}"
+                expected = {s.deployment: _quantity(fleet.value(s, metric, s.deployment))}
+            calls.append(Call(path, expected))
+        out.append(calls)
+    return out
+
+
+# ----- the load generator ------------------------------------------------------------
+
+
+@dataclass
+class Tally:
+    """What one phase saw. `check` off (the bare handler) skips values and timestamps."""
+
+    check: bool
+    freshness_s: float | None
+    latencies_ms: list[float] = field(default_factory=list)
+    failed: int = 0
+    wrong: int = 0
+    too_old: int = 0
+    max_age_s: float | None = None
+    first_problem: str | None = None
+    _stamps: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def requests(self) -> int:
+        return len(self.latencies_ms)
+
+    def _stamp(self, text: str) -> float:
+        known = self._stamps.get(text)
+        if known is None:
+            known = datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
+            self._stamps[text] = known
+        return known
+
+    def _problem(self, text: str) -> None:
+        if self.first_problem is None:
+            self.first_problem = text
+
+    def add(self, call: Call, status: int, body: bytes, latency_s: float, at: float) -> None:
+        self.latencies_ms.append(latency_s * 1000.0)
+        if status != 200:
+            self.failed += 1
+            self._problem(f"{status} for {call.path}: {body[:300]!r}")
+            return
+        if not self.check:
+            return
+        try:
+            items = json.loads(body)["items"]
+            got = {i["describedObject"]["name"]: i["value"] for i in items}
+            ages = [at - self._stamp(i["timestamp"]) for i in items]
+        except (ValueError, KeyError, TypeError) as err:
+            self.wrong += 1
+            self._problem(f"unreadable answer for {call.path}: {err!r}")
+            return
+        if got != call.expected:
+            self.wrong += 1
+            self._problem(f"{call.path}: got {got}, the fleet holds {call.expected}")
+        for age in ages:
+            self.max_age_s = age if self.max_age_s is None else max(self.max_age_s, age)
+            if self.freshness_s is not None and age > self.freshness_s + TIMESTAMP_RESOLUTION_S:
+                self.too_old += 1
+                self._problem(f"{call.path}: an answer {age:.1f}s old")
+
+    def percentile_ms(self, q: float) -> float | None:
+        if not self.latencies_ms:
+            return None
+        ordered = sorted(self.latencies_ms)
+        return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
+
+
+class Client:
+    """HTTPS/1.1 with keep-alive, as many connections as concurrent callers."""
+
+    def __init__(self, base_url: str, ssl_context: Any, connections: int) -> None:
+        self.base_url = base_url
+        self.session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(
+                limit=connections, ssl=ssl_context, keepalive_timeout=300
+            ),
+            timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S),
+        )
+
+    async def get(self, path: str) -> tuple[int, bytes, float, float]:
+        """Status, body, latency (to the last byte) and the wall time it arrived."""
+        url = yarl.URL(self.base_url + path, encoded=True)
+        started = time.perf_counter()
+        try:
+            async with self.session.get(url, headers={"Accept": "application/json"}) as resp:
+                body = await resp.read()
+                status = resp.status
+        except (aiohttp.ClientError, TimeoutError) as err:
+            status, body = 599, repr(err).encode()
+        return status, body, time.perf_counter() - started, time.time()
+
+    async def close(self) -> None:
+        await self.session.close()
+
+
+@dataclass
+class SyncRun:
+    tally: Tally
+    hpa_syncs: int  # HPAs handled (a whole sync is one per HPA)
+    elapsed_s: float
+    cut_short: bool  # the time bound ended it before every HPA had its syncs
+
+
+async def drive_syncs(
+    client: Client,
+    hpas: list[list[Call]],
+    *,
+    syncs: int,
+    period_s: float,
+    workers: int,
+    limit_s: float,
+    tally: Tally,
+) -> SyncRun:
+    """The HPA controller's loop: every HPA queued at once, `workers` workers, each HPA's
+    metrics asked in order, and the HPA queued again `period_s` after it was handled.
+    Stops after `syncs` syncs of every HPA, or at `limit_s` (current HPAs finish)."""
+    loop = asyncio.get_running_loop()
+    ready: asyncio.Queue[int | None] = asyncio.Queue()
+    for i in range(len(hpas)):
+        ready.put_nowait(i)
+    left = [syncs] * len(hpas)
+    unfinished = len(hpas)
+    all_done = asyncio.Event()
+    stopping = False
+    timers: list[asyncio.TimerHandle] = []
+    handled = 0
+
+    async def worker() -> None:
+        nonlocal unfinished, handled
+        while not stopping:
+            i = await ready.get()
+            if i is None or stopping:
+                return
+            for call in hpas[i]:
+                status, body, latency, at = await client.get(call.path)
+                tally.add(call, status, body, latency, at)
+            handled += 1
+            left[i] -= 1
+            if left[i] > 0:
+                timers.append(loop.call_later(period_s, ready.put_nowait, i))
+            else:
+                unfinished -= 1
+                if unfinished == 0:
+                    all_done.set()
+
+    started = time.monotonic()
+    tasks = [asyncio.create_task(worker()) for _ in range(workers)]
+    cut_short = False
+    try:
+        try:
+            await asyncio.wait_for(all_done.wait(), timeout=limit_s)
+        except TimeoutError:
+            cut_short = True
+        stopping = True
+        for timer in timers:
+            timer.cancel()
+        for _ in tasks:
+            ready.put_nowait(None)
+        # Workers finish the HPA in hand: each request is bounded by REQUEST_TIMEOUT_S.
+        max_hpa_s = REQUEST_TIMEOUT_S * max(1, len(hpas[0]) if hpas else 1) + 5
+        await asyncio.wait(tasks, timeout=max_hpa_s)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    return SyncRun(tally, handled, time.monotonic() - started, cut_short)
+
+
+@dataclass(frozen=True)
+class LoopRun:
+    ok: int
+    failed: int
+    elapsed_s: float
+
+
+async def closed_loop(
+    client: Client, paths: list[str], concurrency: int, seconds: float
+) -> LoopRun:
+    """`concurrency` callers, each sending its next request as soon as the last answered."""
+    counter = iter(range(1 << 62))
+    ok = failed = 0
+    end = time.perf_counter() + seconds
+
+    async def caller() -> None:
+        nonlocal ok, failed
+        while time.perf_counter() < end:
+            status, _, _, _ = await client.get(paths[next(counter) % len(paths)])
+            if status == 200:
+                ok += 1
+            else:
+                failed += 1
+
+    started = time.perf_counter()
+    await asyncio.gather(*(caller() for _ in range(concurrency)))
+    return LoopRun(ok, failed, time.perf_counter() - started)
+
+
+# ----- processes ---------------------------------------------------------------------
+
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a live process, from /proc/PID/stat."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+
+
+def peak_rss_mb(pid: int) -> float:
+    """VmHWM of a live process: the most resident memory it ever had."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024.0
+    raise ModeError(f"no VmHWM in /proc/{pid}/status")
+
+
+def own_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+class Process:
+    """A subprocess of this run, its output in a log file; stop() is safe to repeat."""
+
+    def __init__(self, name: str, argv: list[str], log_path: Path) -> None:
+        self.name, self.argv, self.log_path = name, argv, log_path
+        self._popen: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self.log_path.open("ab") as log:
+            self._popen = subprocess.Popen(
+                self.argv, cwd=REPO, stdin=subprocess.DEVNULL, stdout=log, stderr=log
+            )
+
+    @property
+    def pid(self) -> int:
+        assert self._popen is not None
+        return self._popen.pid
+
+    def exited(self) -> int | None:
+        return None if self._popen is None else self._popen.poll()
+
+    def log_tail(self, chars: int = 1500) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-chars:].strip()
+        except FileNotFoundError:
+            return ""
+
+    def stop(self) -> None:
+        popen, self._popen = self._popen, None
+        if popen is None or popen.poll() is not None:
+            return
+        popen.terminate()
+        try:
+            popen.wait(STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            popen.kill()
+            popen.wait(STOP_TIMEOUT_S)
+
+
+async def wait_until(
+    what: str, check: Callable[[], Awaitable[bool]], process: Process | None, limit_s: float
+) -> None:
+    """Poll `check` until it holds; fail early if `process` exits, and at `limit_s`."""
+    deadline = time.monotonic() + limit_s
+    while True:
+        if process is not None and process.exited() is not None:
+            raise ModeError(
+                f"{process.name} exited with {process.exited()} before {what}:\n"
+                + process.log_tail()
+            )
+        with contextlib.suppress(aiohttp.ClientError, TimeoutError, OSError, ValueError):
+            if await check():
+                return
+        if time.monotonic() > deadline:
+            tail = process.log_tail() if process is not None else ""
+            raise ModeError(f"no {what} within {limit_s:.0f}s\n{tail}".strip())
+        await asyncio.sleep(0.2)
+
+
+class PrometheusReadings:
+    """Prometheus' own counters: instant queries answered and CPU seconds (client_golang
+    reads utime + stime from /proc/self/stat, as cpu_seconds() does for the adapters)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    async def read(self) -> tuple[float, float]:
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session,
+            session.get(f"{self.url}/metrics") as resp,
+        ):
+            text = await resp.text()
+        queries = cpu = 0.0
+        for line in text.splitlines():
+            if line.startswith("prometheus_http_requests_total{") and (
+                'handler="/api/v1/query"' in line
+            ):
+                queries += float(line.rsplit(" ", 1)[1])
+            elif line.startswith("process_cpu_seconds_total "):
+                cpu = float(line.rsplit(" ", 1)[1])
+        return queries, cpu
+
+
+# ----- the servers under test --------------------------------------------------------
+
+
+@dataclass
+class Workspace:
+    """Files every mode shares: rules, objects, the serving pair and a client identity."""
+
+    root: Path
+    scenario: Scenario
+    catalog: list[fleet.Metric]
+    prometheus_url: str
+    rules: Path = field(init=False)
+    objects: Path = field(init=False)
+    cert: Path = field(init=False)
+    key: Path = field(init=False)
+    ca: Path = field(init=False)
+    client_cert: Path = field(init=False)
+    client_key: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.rules = self.root / "rules.yaml"
+        self.objects = self.root / "objects.json"
+        self.cert, self.key = (
+            self.root / "tls" / "apiserver.crt",
+            self.root / "tls" / "apiserver.key",
+        )
+        self.ca = self.root / "client-ca.crt"
+        self.client_cert, self.client_key = self.root / "client.crt", self.root / "client.key"
+
+    def write(self, services: list[fleet.Service]) -> None:
+        self.rules.write_text(fleet.rules(self.catalog))
+        # JSON is YAML: one JSON list parses with Surge's YAML loader, and json.load reads
+        # it for the stand-in far faster than YAML would.
+        self.objects.write_text(json.dumps(fleet.objects(services)))
+        self_signed(self.cert.parent, [LOOPBACK])
+        # PA authenticates callers by client certificate: O=system:masters may do anything.
+        ca = trustme.CA()
+        leaf = ca.issue_cert("storm", common_name="storm", organization_name="system:masters")
+        ca.cert_pem.write_to_path(str(self.ca))
+        self.client_cert.write_bytes(b"".join(blob.bytes() for blob in leaf.cert_chain_pems))
+        leaf.private_key_pem.write_to_path(str(self.client_key))
+
+    def ssl_context(self) -> Any:
+        import ssl
+
+        context = ssl.create_default_context(cafile=str(self.cert))
+        context.load_cert_chain(str(self.client_cert), str(self.client_key))
+        return context
+
+    def startup_limit_s(self) -> float:
+        """Loading 15k objects from YAML takes Surge several seconds on this machine."""
+        return 60.0 + self.scenario.hpas * (1 + self.scenario.pods) / 200.0
+
+
+def _ms(seconds: float) -> str:
+    return f"{round(seconds * 1000)}ms"
+
+
+@dataclass
+class Server:
+    """A server under test: its process, URL, and what else runs only for it."""
+
+    process: Process
+    url: str
+    helpers: list[Process] = field(default_factory=list)
+
+    def stop(self) -> None:
+        self.process.stop()
+        for helper in self.helpers:
+            helper.stop()
+
+
+async def _lists_metrics(client: Client, catalog: list[fleet.Metric]) -> bool:
+    status, body, _, _ = await client.get(API)
+    if status != 200:
+        return False
+    listed = {r["name"].rsplit("/", 1)[-1] for r in json.loads(body).get("resources", [])}
+    return all(m.name in listed for m in catalog)
+
+
+async def start_surge(ws: Workspace, engine: str) -> Server:
+    sc, port = ws.scenario, free_port()
+    argv = [
+        sys.executable, "-m", "surge", "serve",
+        "--config", str(ws.rules),
+        "--prometheus-url", ws.prometheus_url,
+        "--objects", str(ws.objects),
+        "--bind-address", LOOPBACK,
+        "--secure-port", str(port),
+        "--tls-cert-file", str(ws.cert),
+        "--tls-private-key-file", str(ws.key),
+        "--insecure-skip-auth",
+        "--metrics-max-age", "2h",
+        "--engine", engine,
+        "--freshness", _ms(sc.freshness_s),
+        "--max-staleness", _ms(sc.max_staleness_s),
+        "--refresh-idle-after", _ms(sc.idle_after_s),
+        "--log-format", "json",
+        "--log-level", "warning",
+    ]  # fmt: skip
+    process = Process(f"surge ({engine})", argv, ws.root / f"surge-{engine}.log")
+    server = Server(process, f"https://{LOOPBACK}:{port}")
+    process.start()
+    try:
+        await _wait_listed(server, ws)
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
+async def start_bare(ws: Workspace) -> Server:
+    port = free_port()
+    argv = [
+        sys.executable, "-m", "bench.bare",
+        "--port", str(port),
+        "--tls-cert-file", str(ws.cert),
+        "--tls-private-key-file", str(ws.key),
+    ]  # fmt: skip
+    process = Process("bare handler", argv, ws.root / "bare.log")
+    server = Server(process, f"https://{LOOPBACK}:{port}")
+    process.start()
+    client = Client(server.url, ws.ssl_context(), 1)
+    try:
+
+        async def answers() -> bool:
+            return (await client.get("/readyz"))[0] == 200
+
+        await wait_until("an answer from the bare handler", answers, process, 30)
+    except BaseException:
+        server.stop()
+        raise
+    finally:
+        await client.close()
+    return server
+
+
+async def _wait_listed(server: Server, ws: Workspace) -> None:
+    client = Client(server.url, ws.ssl_context(), 1)
+    try:
+        await wait_until(
+            f"discovery listing {len(ws.catalog)} metrics",
+            lambda: _lists_metrics(client, ws.catalog),
+            server.process,
+            ws.startup_limit_s(),
+        )
+    finally:
+        await client.close()
+
+
+class AdapterBuild:
+    """bench/build_prometheus_adapter.sh in the background from the run's start, bounded:
+    a cached binary answers at once, a cold build takes minutes."""
+
+    def __init__(self, log_path: Path, limit_s: float) -> None:
+        self.limit_s = limit_s
+        self._out = log_path.with_suffix(".out")
+        self._log = log_path
+        with self._out.open("wb") as out, self._log.open("wb") as err:
+            # Its own session, so that stop() can end the go processes it spawned.
+            self._popen = subprocess.Popen(
+                ["bash", str(BUILD_SCRIPT)],
+                cwd=REPO,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                start_new_session=True,
+            )
+        self._started = time.monotonic()
+
+    async def binary(self) -> Path:
+        left = self.limit_s - (time.monotonic() - self._started)
+        try:
+            code = await asyncio.to_thread(self._popen.wait, max(0.1, left))
+        except subprocess.TimeoutExpired:
+            self.stop()
+            raise ModeError(
+                f"building prometheus-adapter took over {self.limit_s:.0f}s "
+                f"(bench/build_prometheus_adapter.sh; raise --pa-build-timeout)"
+            ) from None
+        lines = self._out.read_text().split()
+        if code != 0 or not lines or not Path(lines[-1]).is_file():
+            raise ModeError(
+                f"bench/build_prometheus_adapter.sh failed (exit {code}): "
+                + self._log.read_text(errors="replace")[-600:].strip()
+            )
+        return Path(lines[-1])
+
+    def stop(self) -> None:
+        if self._popen.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self._popen.pid, signal.SIGTERM)
+            try:
+                self._popen.wait(STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self._popen.pid, signal.SIGKILL)
+                self._popen.wait(STOP_TIMEOUT_S)
+
+
+async def start_prometheus_adapter(ws: Workspace, build: AdapterBuild) -> Server:
+    binary = await build.binary()
+    kubeconfig = ws.root / "standin.kubeconfig"
+    standin = Process(
+        "Kubernetes API stand-in",
+        [
+            sys.executable, "-m", "bench", "kube-standin",
+            "--objects", str(ws.objects),
+            "--kubeconfig", str(kubeconfig),
+        ],
+        ws.root / "standin.log",
+    )  # fmt: skip
+    port = free_port()
+    kc = str(kubeconfig)
+    argv = [
+        str(binary),
+        f"--secure-port={port}",
+        f"--bind-address={LOOPBACK}",
+        f"--cert-dir={ws.root / 'pa-certs'}",
+        f"--tls-cert-file={ws.cert}",
+        f"--tls-private-key-file={ws.key}",
+        f"--lister-kubeconfig={kc}",
+        f"--authentication-kubeconfig={kc}",
+        f"--authorization-kubeconfig={kc}",
+        "--authentication-skip-lookup",
+        f"--client-ca-file={ws.ca}",
+        f"--prometheus-url={ws.prometheus_url}",
+        f"--config={ws.rules}",
+        "--metrics-relist-interval=30s",
+        "--metrics-max-age=6h",
+    ]
+    server = Server(
+        Process("prometheus-adapter", argv, ws.root / "prometheus-adapter.log"),
+        f"https://{LOOPBACK}:{port}",
+        [standin],
+    )
+    try:
+        standin.start()
+
+        async def standin_ready() -> bool:
+            return kubeconfig.exists()
+
+        await wait_until("the stand-in's kubeconfig", standin_ready, standin, ws.startup_limit_s())
+        server.process.start()
+        await _wait_listed(server, ws)
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
+def serve_standin(objects: Path, kubeconfig: Path) -> None:
+    """`python -m bench kube-standin`: the Kubernetes API stand-in (tests/support) holding
+    `objects`, in a process of its own. PA lists pods through it on every Pods-metric
+    request; in the load generator's process that work would stall the measuring loop."""
+    from tests.support.kube_standin import KubeStandinThread
+
+    stop = False
+
+    def on_signal(*_: object) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    with KubeStandinThread() as standin:
+        for obj in json.loads(objects.read_text()):
+            standin.add(obj)
+        partial = kubeconfig.with_suffix(".partial")
+        standin.write_kubeconfig(partial)
+        partial.rename(kubeconfig)  # appears whole, once every object is in
+        while not stop:
+            time.sleep(0.2)
+
+
+# ----- one mode, measured ------------------------------------------------------------
+
+
+async def measure(
+    ws: Workspace,
+    server: Server,
+    hpas: list[list[Call]],
+    prometheus: PrometheusReadings | None,
+    *,
+    check: bool,
+    freshness_s: float | None,
+) -> dict[str, Any]:
+    """Warm-up, sync phase and closed loop against a running server."""
+    sc = ws.scenario
+    pid = server.process.pid
+    helper_pids = [h.pid for h in server.helpers]
+    client = Client(server.url, ws.ssl_context(), sc.workers)
+    try:
+        warm_limit = 2 * sc.sync_s + 60
+        warm = Tally(check, freshness_s)
+        await drive_syncs(
+            client, hpas, syncs=1, period_s=sc.sync_s, workers=sc.workers,
+            limit_s=warm_limit, tally=warm,
+        )  # fmt: skip
+        if warm.failed or warm.wrong:
+            raise ModeError(f"the warm-up sync failed: {warm.first_problem}")
+        before = await prometheus.read() if prometheus else None
+        cpu_before = cpu_seconds(pid)
+        helpers_before = sum(cpu_seconds(p) for p in helper_pids)
+        window_start = time.monotonic()
+        run = await drive_syncs(
+            client, hpas, syncs=sc.syncs, period_s=sc.sync_s, workers=sc.workers,
+            limit_s=2 * sc.syncs * sc.sync_s + 60, tally=Tally(check, freshness_s),
+        )  # fmt: skip
+        # The window covers whole periods, so that queries sent between bursts (Surge's
+        # refresh ahead) count for the syncs they serve.
+        if not run.cut_short:
+            await asyncio.sleep(max(0.0, window_start + sc.syncs * sc.sync_s - time.monotonic()))
+        await asyncio.sleep(SETTLE_S)
+        after = await prometheus.read() if prometheus else None
+        cpu = cpu_seconds(pid) - cpu_before
+        helpers_cpu = sum(cpu_seconds(p) for p in helper_pids) - helpers_before
+    finally:
+        await client.close()
+
+    loop_client = Client(server.url, ws.ssl_context(), sc.concurrency)
+    try:
+        paths = [call.path for calls in hpas for call in calls]
+        loop_cpu, own = cpu_seconds(pid), own_cpu_seconds()
+        loop = await closed_loop(loop_client, paths, sc.concurrency, sc.loop_s)
+        loop_cpu, own = cpu_seconds(pid) - loop_cpu, own_cpu_seconds() - own
+    finally:
+        await loop_client.close()
+    rss = peak_rss_mb(pid)
+
+    tally = run.tally
+    syncs = run.hpa_syncs / len(hpas)
+    figures: dict[str, Any] = {
+        "queries_per_sync": None,
+        "p50_ms": _round(tally.percentile_ms(0.50), 3),
+        "p99_ms": _round(tally.percentile_ms(0.99), 3),
+        "rps": _round(loop.ok / loop.elapsed_s, 1),
+        "adapter_cpu_s": _round(cpu / syncs, 3),
+        "prometheus_cpu_s": None,
+        "rss_mb": _round(rss, 1),
+        "max_age_s": _round(tally.max_age_s, 3) if check else None,
+        "freshness_s": freshness_s,
+        # what the figures above rest on
+        "syncs": _round(syncs, 3),
+        "requests": tally.requests,
+        "failed": tally.failed + loop.failed,
+        "wrong": tally.wrong,
+        "too_old": tally.too_old if freshness_s is not None else None,
+        "cut_short": run.cut_short,
+        "sync_phase_s": _round(run.elapsed_s, 2),
+        "loop_requests": loop.ok + loop.failed,
+        "loop_adapter_cores": _round(loop_cpu / loop.elapsed_s, 2),
+        "loop_client_cores": _round(own / loop.elapsed_s, 2),
+        "problem": tally.first_problem,
+    }
+    if before is not None and after is not None:
+        figures["queries_per_sync"] = _round((after[0] - before[0]) / syncs, 2)
+        figures["prometheus_cpu_s"] = _round((after[1] - before[1]) / syncs, 3)
+    if server.helpers:
+        figures["kube_api_cpu_s"] = _round(helpers_cpu / syncs, 3)
+    return figures
+
+
+def _round(value: float | None, digits: int) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+# ----- the run -----------------------------------------------------------------------
+
+
+def machine() -> dict[str, Any]:
+    model = "unknown"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return {"nproc": os.cpu_count(), "cpu": model, "python": sys.version.split()[0]}
+
+
+@dataclass
+class Options:
+    scenario: Scenario
+    modes: tuple[str, ...] = MODES
+    pa_build_timeout_s: float = 360.0
+    workdir: Path | None = None
+    progress: Callable[[str], None] = lambda _: None
+
+
+async def run(options: Options) -> dict[str, Any]:
+    """The whole benchmark; every process it starts is stopped before it returns."""
+    started = time.monotonic()
+    sc = options.scenario
+    with contextlib.ExitStack() as stack:
+        if options.workdir is None:
+            root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="surge-storm-")))
+        else:
+            root = options.workdir
+            root.mkdir(parents=True, exist_ok=True)
+        build = None
+        if "prometheus-adapter" in options.modes:
+            build = AdapterBuild(root / "pa-build.log", options.pa_build_timeout_s)
+            stack.callback(build.stop)
+        services = fleet.fleet(sc.namespaces, sc.hpas, sc.pods)
+        catalog = fleet.metrics(sc.metrics)
+        hpas = hpa_calls(services, catalog)
+        options.progress(
+            f"backfilling {sc.hpas} Deployments x {sc.metrics} metrics into Prometheus"
+        )
+        now = time.time()
+        data = root / "prometheus"
+        backfill(
+            data,
+            fleet.metrics_openmetrics(
+                services, catalog, now - DATA_PAST_S, now + DATA_FUTURE_S, DATA_STEP_S
+            ),
+        )
+        prometheus = stack.enter_context(LocalPrometheus(data))
+        ws = Workspace(root, sc, catalog, prometheus.url)
+        ws.write(services)
+        readings = PrometheusReadings(prometheus.url)
+
+        modes: dict[str, dict[str, Any] | None] = {}
+        notes: dict[str, str] = {}
+        for mode in MODES:
+            if mode not in options.modes:
+                modes[mode] = None
+                notes[mode] = "not asked for (--modes)"
+                continue
+            options.progress(f"{mode}: starting")
+            server: Server | None = None
+            try:
+                if mode in ("surge", "naive"):
+                    server = await start_surge(ws, "optimized" if mode == "surge" else "naive")
+                elif mode == "bare":
+                    server = await start_bare(ws)
+                else:
+                    assert build is not None
+                    server = await start_prometheus_adapter(ws, build)
+                options.progress(f"{mode}: storm")
+                modes[mode] = await measure(
+                    ws,
+                    server,
+                    hpas,
+                    None if mode == "bare" else readings,
+                    check=mode != "bare",
+                    freshness_s=sc.freshness_s if mode == "surge" else None,
+                )
+            except ModeError as err:
+                modes[mode] = None
+                notes[mode] = str(err)
+                options.progress(f"{mode}: not measured: {str(err).splitlines()[0]}")
+            finally:
+                if server is not None:
+                    server.stop()
+    result = {
+        "modes": modes,
+        "ratios": ratios(modes),
+        "targets": targets(modes),
+        "run": {
+            "hpas": sc.hpas,
+            "metrics": sc.metrics,
+            "namespaces": sc.namespaces,
+            "pods_per_deployment": sc.pods,
+            "requests_per_sync": sc.hpas * sc.metrics,
+            "compression": sc.compression,
+            "sync_s": round(sc.sync_s, 3),
+            "surge_flags": {
+                "freshness": _ms(sc.freshness_s),
+                "max_staleness": _ms(sc.max_staleness_s),
+                "refresh_idle_after": _ms(sc.idle_after_s),
+            },
+            "syncs": sc.syncs,
+            "workers": sc.workers,
+            "loop_concurrency": sc.concurrency,
+            "loop_s": sc.loop_s,
+            "machine": machine(),
+            "duration_s": round(time.monotonic() - started, 1),
+        },
+        "notes": notes,
+    }
+    return result
+
+
+def ratios(modes: dict[str, dict[str, Any] | None]) -> dict[str, dict[str, float | None]]:
+    """Each mode's figures divided by optimized Surge's."""
+    base = modes.get("surge")
+    out: dict[str, dict[str, float | None]] = {}
+    for mode, figures in modes.items():
+        if figures is None or base is None:
+            continue
+        out[mode] = {}
+        for name in FIGURES:
+            mine, theirs = figures.get(name), base.get(name)
+            ok = isinstance(mine, int | float) and isinstance(theirs, int | float) and theirs
+            out[mode][name] = round(mine / theirs, 3) if ok else None  # type: ignore[operator]
+    return out
+
+
+def targets(modes: dict[str, dict[str, Any] | None]) -> list[dict[str, Any]]:
+    """The issue's targets (set for 5,000 HPAs x 2 metrics over 500 namespaces)."""
+    surge, naive, bare = modes.get("surge"), modes.get("naive"), modes.get("bare")
+
+    def get(figures: dict[str, Any] | None, name: str) -> float | None:
+        value = None if figures is None else figures.get(name)
+        return float(value) if isinstance(value, int | float) else None
+
+    def share(a: float | None, b: float | None) -> float | None:
+        return round(a / b, 3) if a is not None and b else None
+
+    def target(name: str, value: float | None, limit: str, met: bool | None) -> dict[str, Any]:
+        return {"target": name, "value": value, "limit": limit, "met": met}
+
+    fewer = share(get(naive, "queries_per_sync"), get(surge, "queries_per_sync"))
+    p99 = get(surge, "p99_ms")
+    rps = share(get(surge, "rps"), get(bare, "rps"))
+    old = get(surge, "too_old")
+    rss = get(surge, "rss_mb")
+    return [
+        target("naive queries per sync / Surge's", fewer, ">= 100", _at_least(fewer, 100)),
+        target("Surge p99 of cached answers (ms)", p99, "<= 5", None if p99 is None else p99 <= 5),
+        target("Surge requests/s / bare handler's", rps, ">= 0.5", _at_least(rps, 0.5)),
+        target(
+            "Surge answers older than the freshness bound",
+            old,
+            "0",
+            None if old is None else old == 0,
+        ),
+        target("Surge peak RSS (MB)", rss, "< 300", None if rss is None else rss < 300),
+    ]
+
+
+def _at_least(value: float | None, limit: float) -> bool | None:
+    return None if value is None else value >= limit
+
+
+# ----- output ------------------------------------------------------------------------
+
+_COLUMNS = (
+    ("queries_per_sync", "Prom queries/sync"),
+    ("p50_ms", "p50 ms"),
+    ("p99_ms", "p99 ms"),
+    ("rps", "req/s"),
+    ("adapter_cpu_s", "adapter CPU s/sync"),
+    ("prometheus_cpu_s", "Prom CPU s/sync"),
+    ("rss_mb", "peak RSS MB"),
+    ("max_age_s", "oldest answer s"),
+    ("freshness_s", "freshness s"),
+)
+
+
+def _cell(value: Any, ratio: float | None, mode: str) -> str:
+    if value is None:
+        return "-"
+    text = f"{value:,.3g}" if isinstance(value, float) and abs(value) < 100 else f"{value:,.0f}"
+    if ratio is not None and mode != "surge":
+        text += f" ({ratio:.3g}x)"
+    return text
+
+
+def render(result: dict[str, Any]) -> Iterator[Any]:
+    """rich renderables: the run, the figures with ratios to Surge, and the targets."""
+    from rich.table import Table
+
+    r = result["run"]
+    yield (
+        f"[bold]HPA storm[/bold]: {r['hpas']} HPAs x {r['metrics']} metrics over "
+        f"{r['namespaces']} namespaces ({r['requests_per_sync']} requests per sync), "
+        f"{r['workers']} HPA workers, {r['syncs']} measured syncs after one warm-up; "
+        f"closed loop {r['loop_s']:g}s at {r['loop_concurrency']} connections.\n"
+        f"Machine: {r['machine']['nproc']} CPUs, {r['machine']['cpu']}. Run took "
+        f"{r['duration_s']:g}s."
+    )
+    flags = r["surge_flags"]
+    if r["compression"] != 1:
+        yield (
+            f"[yellow]Time compressed x{r['compression']:g}[/yellow]: sync every "
+            f"{r['sync_s']:g}s (not 15s); Surge --freshness {flags['freshness']} "
+            f"--max-staleness {flags['max_staleness']} "
+            f"--refresh-idle-after {flags['refresh_idle_after']} (divided likewise)."
+        )
+    else:
+        yield f"Real time: sync every 15s; Surge --freshness {flags['freshness']}."
+    table = Table(title="Figures (ratio to optimized Surge)")
+    table.add_column("mode")
+    for _, title in _COLUMNS:
+        table.add_column(title, justify="right")
+    for mode, figures in result["modes"].items():
+        if figures is None:
+            reason = result["notes"].get(mode, "")
+            table.add_row(mode, f"not measured: {reason.splitlines()[0][:80]}")
+            continue
+        ratio = result["ratios"].get(mode, {})
+        table.add_row(mode, *(_cell(figures[k], ratio.get(k), mode) for k, _ in _COLUMNS))
+    yield table
+    for mode, figures in result["modes"].items():
+        if figures and (figures["failed"] or figures["wrong"] or figures.get("too_old")):
+            yield (
+                f"[red]{mode}[/red]: {figures['failed']} failed, {figures['wrong']} wrong, "
+                f"{figures.get('too_old') or 0} too old; first: {figures['problem']}"
+            )
+        if figures and figures["cut_short"]:
+            yield (
+                f"[yellow]{mode}[/yellow]: the sync phase hit its time bound after "
+                f"{figures['syncs']:g} syncs"
+            )
+    goals = Table(title="Targets (set for 5,000 HPAs x 2 metrics over 500 namespaces)")
+    for name in ("target", "value", "limit", "met"):
+        goals.add_column(name)
+    for t in result["targets"]:
+        met = {True: "[green]yes[/green]", False: "[red]no[/red]", None: "-"}[t["met"]]
+        goals.add_row(
+            t["target"], "-" if t["value"] is None else f"{t['value']:g}", t["limit"], met
+        )
+    yield goals
