@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar
 
 from autoscaler.scenario import SEED_WORKDAY_TABLE
 from autoscaler.simulate import (
@@ -26,6 +26,7 @@ from autoscaler.simulate import (
 )
 
 TYPICAL_SHARE = 0.8
+N = TypeVar("N", int, float)
 HOURS_PER_MONTH = 730.0  # 8,760 hours a year over 12 months
 # The seed's cost table: two fixed 16C64G hosts against Kubernetes with the HPA.
 SEED_FIXED_CNY, SEED_HPA_CNY = 14_000, 5_200
@@ -107,16 +108,16 @@ class Summary:
     utc_offset_hours: float
     decisions: int
     rescales: int
-    ready_delay_s: float
+    ready_delay_seconds: float
     days: float
     pod_hours: float
     pod_hours_per_day: float
     peak_replicas: int
     fixed_pods: int
     fixed_pod_hours_per_day: float
-    latency_target_s: float
-    time_above_latency_s: float | None
-    latency_known_s: float
+    latency_target_seconds: float
+    seconds_above_latency_target: float | None
+    seconds_with_latency: float
     price_per_pod_hour: float
     currency: str
     monthly_cost: float
@@ -126,14 +127,28 @@ class Summary:
     seed: bool
 
     def as_json(self) -> dict[str, Any]:
-        return asdict(self)
+        """camelCase keys, as Surge's other JSON (and Kubernetes') has them."""
+        return _camel(asdict(self))
+
+
+def _camel(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {_camel_key(k): _camel(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_camel(v) for v in value]
+    return value
+
+
+def _camel_key(key: str) -> str:
+    first, *rest = key.split("_")
+    return first + "".join(part[:1].upper() + part[1:] for part in rest)
 
 
 def _local_hour(t: float, utc_offset_hours: float) -> float:
     return ((t + utc_offset_hours * 3600) % 86400) / 3600
 
 
-def narrowest_range(values: Sequence[int], share: float = TYPICAL_SHARE) -> tuple[int, int]:
+def narrowest_range(values: Sequence[N], share: float = TYPICAL_SHARE) -> tuple[N, N]:
     """The narrowest [low, high] holding at least `share` of the values (lowest on ties)."""
     ordered = sorted(values)
     need = max(math.ceil(share * len(ordered)), 1)
@@ -181,7 +196,7 @@ def summarize(
                 narrowest_range(replicas),
                 (min(replicas), max(replicas)),
                 sum(replicas) / len(replicas),
-                (min(qps), max(qps)) if qps else None,
+                narrowest_range(qps) if qps else None,
                 row.pods if row else None,
                 row.qps if row else None,
             )
@@ -196,16 +211,16 @@ def summarize(
         utc_offset_hours=run.utc_offset_hours,
         decisions=len(steps),
         rescales=sum(1 for s in steps if s.desired != s.replicas),
-        ready_delay_s=run.settings.ready_delay_s,
+        ready_delay_seconds=run.settings.ready_delay_s,
         days=days,
         pod_hours=pod_hours,
         pod_hours_per_day=per_day,
         peak_replicas=peak,
         fixed_pods=fixed,
         fixed_pod_hours_per_day=fixed_per_day,
-        latency_target_s=target,
-        time_above_latency_s=above,
-        latency_known_s=len(known) * period_s,
+        latency_target_seconds=target,
+        seconds_above_latency_target=above,
+        seconds_with_latency=len(known) * period_s,
         price_per_pod_hour=price,
         currency=currency,
         monthly_cost=monthly,
@@ -265,13 +280,13 @@ def print_summary(
     console.print(
         f"[bold]surge simulate[/bold]: {s.source}, HPA {s.hpa}, {s.start} to {s.end}\n"
         f"{s.decisions:,} decisions (one per 15 s), {s.rescales} rescales, "
-        f"new pods ready after {s.ready_delay_s:g} s"
+        f"new pods ready after {s.ready_delay_seconds:g} s"
     )
     table = Table(box=box.SIMPLE, pad_edge=False)
     table.add_column("period")
     table.add_column("QPS", justify="right")
-    table.add_column("replicas (80% of the time)", justify="right")
-    table.add_column("min-max", justify="right")
+    table.add_column("replicas", justify="right")
+    table.add_column("replicas min-max", justify="right")
     table.add_column("mean", justify="right")
     if s.seed:
         table.add_column("seed's table: QPS", justify="right")
@@ -288,22 +303,30 @@ def print_summary(
             cells += [_span(p.seed_qps), _span(p.seed_pods)]
         table.add_row(*cells)
     console.print(table)
+    console.print(
+        f"QPS and replicas: the narrowest ranges holding {TYPICAL_SHARE:.0%} of each period; "
+        "min-max includes the minutes of each change"
+    )
     per_day = "" if abs(s.days - 1) < 1e-9 else f" ({s.pod_hours_per_day:.1f} a day)"
     console.print(
         f"pod-hours: {s.pod_hours:.1f}{per_day}, against {s.fixed_pod_hours_per_day:.0f} a day "
         f"for a fixed fleet of {s.fixed_pods} pods sized for the peak "
         f"({s.pod_hours_per_day / s.fixed_pod_hours_per_day:.0%})"
     )
-    if s.time_above_latency_s is None:
+    if s.seconds_above_latency_target is None:
         console.print(
             f"latency: unknown (the timeline has no p99_seconds column; "
-            f"target {s.latency_target_s:g} s)"
+            f"target {s.latency_target_seconds:g} s)"
         )
     else:
-        share = s.time_above_latency_s / s.latency_known_s if s.latency_known_s else 0.0
+        share = (
+            s.seconds_above_latency_target / s.seconds_with_latency
+            if s.seconds_with_latency
+            else 0.0
+        )
         console.print(
-            f"latency: p99 above {s.latency_target_s:g} s for "
-            f"{_duration(s.time_above_latency_s)} ({share:.0%} of the time)"
+            f"latency: p99 above {s.latency_target_seconds:g} s for "
+            f"{_duration(s.seconds_above_latency_target)} ({share:.0%} of the time)"
         )
     console.print(
         f"cost at {s.price_per_pod_hour:g} {s.currency} per pod-hour: "

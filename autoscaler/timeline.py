@@ -22,6 +22,7 @@ from typing import Any
 # Prometheus refuses range queries of more than 11,000 points per series.
 MAX_POINTS_PER_QUERY = 10_000
 TIME_COLUMNS = ("time", "timestamp")
+QUERY_TIMEOUT_S = 120
 
 
 class TimelineError(ValueError):
@@ -234,8 +235,17 @@ def read_prometheus(
         raise TimelineError("--step must be positive")
     from prometheus_api_client import PrometheusApiClientException, PrometheusConnect
     from requests.exceptions import RequestException
+    from urllib3.util.retry import Retry
 
-    client = PrometheusConnect(url=url, disable_ssl=not url.startswith("https"))
+    # A refused connection fails at once; an overloaded Prometheus gets two more tries.
+    retry = Retry(total=2, connect=0, backoff_factor=0.5, status_forcelist=(502, 503, 504))
+    client = PrometheusConnect(
+        url=url,
+        disable_ssl=not url.startswith("https"),
+        retry=retry,
+        timeout=QUERY_TIMEOUT_S,
+        method="POST",
+    )
     samples: dict[float, dict[str, float | None]] = {}
     for name, promql in queries.items():
         found = False

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from bench import storm
+from surge.localprom import PrometheusError
 
 
 def _positive_int(text: str) -> int:
@@ -116,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         errors.print("interrupted; every process the run started is stopped")
         return 130
-    except storm.PrometheusError as err:
+    except PrometheusError as err:
         errors.print(f"[red]cannot run the storm:[/red] {err}")
         return 1
     if args.json:

@@ -49,7 +49,7 @@ import yarl
 from apiservice.quantity import Quantity
 from bench import fleet
 from surge.certs import self_signed
-from surge.localprom import LOOPBACK, LocalPrometheus, PrometheusError, backfill, free_port
+from surge.localprom import LOOPBACK, LocalPrometheus, backfill, free_port
 
 REPO = Path(__file__).resolve().parents[1]
 BUILD_SCRIPT = REPO / "bench" / "build_prometheus_adapter.sh"
@@ -82,6 +82,7 @@ STOP_TIMEOUT_S = 15.0
 SETTLE_S = 0.3  # lets Prometheus count the last query of a phase
 DATA_PAST_S, DATA_FUTURE_S, DATA_STEP_S = 600, 3600, 60
 API = "/apis/custom.metrics.k8s.io/v1beta2"
+PA_CLIENT_QPS = 10_000
 
 
 class ModeError(RuntimeError):
@@ -640,7 +641,7 @@ class AdapterBuild:
                 f"(bench/build_prometheus_adapter.sh; raise --pa-build-timeout)"
             ) from None
         lines = self._out.read_text().split()
-        if code != 0 or not lines or not Path(lines[-1]).is_file():
+        if code != 0 or not lines or not os.access(lines[-1], os.X_OK):
             raise ModeError(
                 f"bench/build_prometheus_adapter.sh failed (exit {code}): "
                 + self._log.read_text(errors="replace")[-600:].strip()
@@ -689,6 +690,10 @@ async def start_prometheus_adapter(ws: Workspace, build: AdapterBuild) -> Server
         f"--config={ws.rules}",
         "--metrics-relist-interval=30s",
         "--metrics-max-age=6h",
+        # PA lists the pods of every Pods-metric request through the Kubernetes API, and
+        # client-go's default limit (5/s, burst 10) would cap it at 5 such answers/s.
+        f"--client-qps={PA_CLIENT_QPS}",
+        f"--client-burst={PA_CLIENT_QPS}",
     ]
     server = Server(
         Process("prometheus-adapter", argv, ws.root / "prometheus-adapter.log"),
@@ -737,33 +742,74 @@ def serve_standin(objects: Path, kubeconfig: Path) -> None:
 # ----- one mode, measured ------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Reading:
+    """CPU seconds so far of everything a phase involves, and of the whole machine."""
+
+    at: float
+    adapter: float
+    helpers: float
+    prometheus: float
+    queries: float
+    client: float
+    machine: float
+
+    def cores(self, later: Reading, cpu_s: float) -> float:
+        return cpu_s / max(1e-9, later.at - self.at)
+
+
+def machine_busy_seconds() -> float:
+    """Busy CPU seconds of the machine (all processes; steal counts as busy)."""
+    fields = [int(f) for f in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields
+    return (user + nice + system + irq + softirq + steal) / _CLOCK_TICKS
+
+
+async def read_all(server: Server, prometheus: PrometheusReadings) -> Reading:
+    queries, prometheus_cpu = await prometheus.read()
+    return Reading(
+        at=time.monotonic(),
+        adapter=cpu_seconds(server.process.pid),
+        helpers=sum(cpu_seconds(h.pid) for h in server.helpers),
+        prometheus=prometheus_cpu,
+        queries=queries,
+        client=own_cpu_seconds(),
+        machine=machine_busy_seconds(),
+    )
+
+
+def background_cores(before: Reading, after: Reading) -> float:
+    """Cores busy with work outside this run (other processes on the machine, steal):
+    figures measured while it is high are less trustworthy."""
+    ours = sum(
+        getattr(after, name) - getattr(before, name)
+        for name in ("adapter", "helpers", "prometheus", "client")
+    )
+    return before.cores(after, max(0.0, after.machine - before.machine - ours))
+
+
 async def measure(
     ws: Workspace,
     server: Server,
     hpas: list[list[Call]],
-    prometheus: PrometheusReadings | None,
+    prometheus: PrometheusReadings,
     *,
     check: bool,
     freshness_s: float | None,
+    uses_prometheus: bool,
 ) -> dict[str, Any]:
     """Warm-up, sync phase and closed loop against a running server."""
     sc = ws.scenario
-    pid = server.process.pid
-    helper_pids = [h.pid for h in server.helpers]
     client = Client(server.url, ws.ssl_context(), sc.workers)
     try:
-        warm_limit = 2 * sc.sync_s + 60
         warm = Tally(check, freshness_s)
         await drive_syncs(
             client, hpas, syncs=1, period_s=sc.sync_s, workers=sc.workers,
-            limit_s=warm_limit, tally=warm,
+            limit_s=2 * sc.sync_s + 60, tally=warm,
         )  # fmt: skip
         if warm.failed or warm.wrong:
             raise ModeError(f"the warm-up sync failed: {warm.first_problem}")
-        before = await prometheus.read() if prometheus else None
-        cpu_before = cpu_seconds(pid)
-        helpers_before = sum(cpu_seconds(p) for p in helper_pids)
-        window_start = time.monotonic()
+        before = await read_all(server, prometheus)
         run = await drive_syncs(
             client, hpas, syncs=sc.syncs, period_s=sc.sync_s, workers=sc.workers,
             limit_s=2 * sc.syncs * sc.sync_s + 60, tally=Tally(check, freshness_s),
@@ -771,33 +817,39 @@ async def measure(
         # The window covers whole periods, so that queries sent between bursts (Surge's
         # refresh ahead) count for the syncs they serve.
         if not run.cut_short:
-            await asyncio.sleep(max(0.0, window_start + sc.syncs * sc.sync_s - time.monotonic()))
+            await asyncio.sleep(max(0.0, before.at + sc.syncs * sc.sync_s - time.monotonic()))
         await asyncio.sleep(SETTLE_S)
-        after = await prometheus.read() if prometheus else None
-        cpu = cpu_seconds(pid) - cpu_before
-        helpers_cpu = sum(cpu_seconds(p) for p in helper_pids) - helpers_before
+        after = await read_all(server, prometheus)
     finally:
         await client.close()
 
     loop_client = Client(server.url, ws.ssl_context(), sc.concurrency)
     try:
         paths = [call.path for calls in hpas for call in calls]
-        loop_cpu, own = cpu_seconds(pid), own_cpu_seconds()
+        loop_before = await read_all(server, prometheus)
         loop = await closed_loop(loop_client, paths, sc.concurrency, sc.loop_s)
-        loop_cpu, own = cpu_seconds(pid) - loop_cpu, own_cpu_seconds() - own
+        loop_after = await read_all(server, prometheus)
     finally:
         await loop_client.close()
-    rss = peak_rss_mb(pid)
+    rss = peak_rss_mb(server.process.pid)
 
     tally = run.tally
     syncs = run.hpa_syncs / len(hpas)
+
+    def per_sync(name: str) -> float | None:
+        return _round((getattr(after, name) - getattr(before, name)) / syncs, 3)
+
+    def loop_cores(name: str) -> float | None:
+        cpu = getattr(loop_after, name) - getattr(loop_before, name)
+        return _round(loop_before.cores(loop_after, cpu), 2)
+
     figures: dict[str, Any] = {
-        "queries_per_sync": None,
+        "queries_per_sync": per_sync("queries") if uses_prometheus else None,
         "p50_ms": _round(tally.percentile_ms(0.50), 3),
         "p99_ms": _round(tally.percentile_ms(0.99), 3),
         "rps": _round(loop.ok / loop.elapsed_s, 1),
-        "adapter_cpu_s": _round(cpu / syncs, 3),
-        "prometheus_cpu_s": None,
+        "adapter_cpu_s": per_sync("adapter"),
+        "prometheus_cpu_s": per_sync("prometheus") if uses_prometheus else None,
         "rss_mb": _round(rss, 1),
         "max_age_s": _round(tally.max_age_s, 3) if check else None,
         "freshness_s": freshness_s,
@@ -809,16 +861,15 @@ async def measure(
         "too_old": tally.too_old if freshness_s is not None else None,
         "cut_short": run.cut_short,
         "sync_phase_s": _round(run.elapsed_s, 2),
+        "sync_background_cores": _round(background_cores(before, after), 2),
         "loop_requests": loop.ok + loop.failed,
-        "loop_adapter_cores": _round(loop_cpu / loop.elapsed_s, 2),
-        "loop_client_cores": _round(own / loop.elapsed_s, 2),
+        "loop_adapter_cores": loop_cores("adapter"),
+        "loop_client_cores": loop_cores("client"),
+        "loop_background_cores": _round(background_cores(loop_before, loop_after), 2),
         "problem": tally.first_problem,
     }
-    if before is not None and after is not None:
-        figures["queries_per_sync"] = _round((after[0] - before[0]) / syncs, 2)
-        figures["prometheus_cpu_s"] = _round((after[1] - before[1]) / syncs, 3)
     if server.helpers:
-        figures["kube_api_cpu_s"] = _round(helpers_cpu / syncs, 3)
+        figures["kube_api_cpu_s"] = per_sync("helpers")
     return figures
 
 
@@ -903,9 +954,10 @@ async def run(options: Options) -> dict[str, Any]:
                     ws,
                     server,
                     hpas,
-                    None if mode == "bare" else readings,
+                    readings,
                     check=mode != "bare",
                     freshness_s=sc.freshness_s if mode == "surge" else None,
+                    uses_prometheus=mode != "bare",
                 )
             except ModeError as err:
                 modes[mode] = None
@@ -997,26 +1049,34 @@ def _at_least(value: float | None, limit: float) -> bool | None:
 
 # ----- output ------------------------------------------------------------------------
 
-_COLUMNS = (
-    ("queries_per_sync", "Prom queries/sync"),
-    ("p50_ms", "p50 ms"),
-    ("p99_ms", "p99 ms"),
-    ("rps", "req/s"),
-    ("adapter_cpu_s", "adapter CPU s/sync"),
-    ("prometheus_cpu_s", "Prom CPU s/sync"),
-    ("rss_mb", "peak RSS MB"),
-    ("max_age_s", "oldest answer s"),
-    ("freshness_s", "freshness s"),
+_ROWS = (
+    ("queries_per_sync", "Prometheus queries per sync"),
+    ("p50_ms", "latency p50 (ms)"),
+    ("p99_ms", "latency p99 (ms)"),
+    ("rps", "requests/s (closed loop)"),
+    ("adapter_cpu_s", "adapter CPU s per sync"),
+    ("prometheus_cpu_s", "Prometheus CPU s per sync"),
+    ("rss_mb", "adapter peak RSS (MB)"),
+    ("max_age_s", "oldest answer (s)"),
+    ("freshness_s", "freshness bound (s)"),
+)
+_CONTEXT_ROWS = (
+    ("syncs", "measured syncs"),
+    ("sync_background_cores", "other load, sync phase (cores)"),
+    ("loop_background_cores", "other load, closed loop (cores)"),
+    ("loop_adapter_cores", "adapter cores, closed loop"),
+    ("loop_client_cores", "load generator cores, closed loop"),
 )
 
 
-def _cell(value: Any, ratio: float | None, mode: str) -> str:
+def _cell(value: Any, ratio: float | None = None) -> str:
     if value is None:
         return "-"
-    text = f"{value:,.3g}" if isinstance(value, float) and abs(value) < 100 else f"{value:,.0f}"
-    if ratio is not None and mode != "surge":
-        text += f" ({ratio:.3g}x)"
-    return text
+    if isinstance(value, float) and abs(value) < 100:
+        text = f"{value:.3g}"
+    else:
+        text = f"{value:,.0f}"
+    return text if ratio is None else f"{text} ({ratio:.3g}x)"
 
 
 def render(result: dict[str, Any]) -> Iterator[Any]:
@@ -1042,18 +1102,24 @@ def render(result: dict[str, Any]) -> Iterator[Any]:
         )
     else:
         yield f"Real time: sync every 15s; Surge --freshness {flags['freshness']}."
-    table = Table(title="Figures (ratio to optimized Surge)")
-    table.add_column("mode")
-    for _, title in _COLUMNS:
-        table.add_column(title, justify="right")
-    for mode, figures in result["modes"].items():
-        if figures is None:
-            reason = result["notes"].get(mode, "")
-            table.add_row(mode, f"not measured: {reason.splitlines()[0][:80]}")
-            continue
-        ratio = result["ratios"].get(mode, {})
-        table.add_row(mode, *(_cell(figures[k], ratio.get(k), mode) for k, _ in _COLUMNS))
+    modes = result["modes"]
+    table = Table(title="Per mode (ratio to optimized Surge)")
+    table.add_column("")
+    for mode in modes:
+        table.add_column(mode, justify="right")
+    for key, title in _ROWS:
+        cells = []
+        for mode, figures in modes.items():
+            ratio = result["ratios"].get(mode, {}).get(key) if mode != "surge" else None
+            cells.append(_cell(figures[key], ratio) if figures else "n/a")
+        table.add_row(title, *cells)
+    table.add_section()
+    for key, title in _CONTEXT_ROWS:
+        table.add_row(title, *(_cell(f[key]) if f else "n/a" for f in modes.values()))
     yield table
+    for mode, figures in modes.items():
+        if figures is None:
+            yield f"[yellow]{mode}[/yellow]: not measured: {result['notes'].get(mode, '')}"
     for mode, figures in result["modes"].items():
         if figures and (figures["failed"] or figures["wrong"] or figures.get("too_old")):
             yield (

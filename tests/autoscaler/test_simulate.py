@@ -112,7 +112,7 @@ def test_the_run_follows_the_behavior_of_the_seeds_hpa(seed_run: Run) -> None:
 def test_time_above_the_latency_target_is_the_p99_of_the_model(seed_run: Run) -> None:
     summary = summarize(seed_run)
     above = sum(15 for s in seed_run.steps if s.p99_seconds is not None and s.p99_seconds > 5)
-    assert summary.time_above_latency_s == above
+    assert summary.seconds_above_latency_target == above
     # Nights are far below the target (p99 3.2 s at concurrency 5 or less).
     night = [s for s in seed_run.steps[: 4 * 240]]
     assert all(s.p99_seconds is not None and s.p99_seconds < 5 for s in night[40:])
@@ -220,9 +220,7 @@ def test_cli_writes_summary_plot_and_timeline(
     summary = json.loads(out)
     assert summary["files"] == {"timeline": str(table), "plot": str(plot)}
     assert summary["hpa"] == "ai-platform/ai-service-hpa"
-    assert [p["seed_pods"] for p in summary["periods"]] == [
-        list(r.pods) for r in SEED_WORKDAY_TABLE
-    ]
+    assert [p["seedPods"] for p in summary["periods"]] == [list(r.pods) for r in SEED_WORKDAY_TABLE]
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and plot.stat().st_size > 50_000
     with table.open() as f:
         rows = list(csv.DictReader(f))
@@ -232,9 +230,7 @@ def test_cli_writes_summary_plot_and_timeline(
     assert {float(r["cpu_target"]) for r in rows} == {70.0}
     steps = [datetime.fromisoformat(r["time"]) for r in rows[:3]]
     assert steps[1] - steps[0] == timedelta(seconds=15)
-    assert sum(int(r["desired_replicas"]) for r in rows) / 240 == pytest.approx(
-        summary["pod_hours"]
-    )
+    assert sum(int(r["desired_replicas"]) for r in rows) / 240 == pytest.approx(summary["podHours"])
 
 
 def test_cli_text_summary_sets_the_seeds_money_beside(
@@ -244,7 +240,7 @@ def test_cli_text_summary_sets_the_seeds_money_beside(
     out, err = capsys.readouterr()
     assert code == 0, err
     assert "\x1b[" not in out
-    assert "replicas (80% of the time)" in out
+    assert "QPS and replicas: the narrowest ranges holding 80% of each period" in out
     assert "fixed fleet of 14 pods" in out or "fixed fleet of 15 pods" in out
     assert "14,000 against 5,200 CNY a month (-63%)" in out
     assert "plot:" not in out and not list(tmp_path.iterdir())
@@ -276,9 +272,7 @@ def test_an_hpa_the_scenario_cannot_answer_is_exit_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = tmp_path / "hpa.yaml"
-    path.write_text(
-        seed_hpa_text().replace("name: http_requests_waiting", "name: kafka_lag", 1)
-    )
+    path.write_text(seed_hpa_text().replace("name: http_requests_waiting", "name: kafka_lag", 1))
     code = cli(["simulate", "--scenario", "seed-workday", "--hpa", str(path), "--plot", ""])
     _, err = capsys.readouterr()
     assert code == 2
