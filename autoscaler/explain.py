@@ -226,11 +226,23 @@ async def fetch(api: KubeAPI, namespace: str, name: str) -> Fetched:
     except _Failed as err:
         raise ExplainError(f"cannot list the target's pods: {err.message}") from None
 
+    resource_types = ("Resource", "ContainerResource")
+    # One PodMetrics list answers every Resource metric, as the controller's lister does.
+    resource_answer = (
+        asyncio.ensure_future(
+            _get(
+                api, f"{RESOURCE_METRICS}/namespaces/{namespace}/pods", {"labelSelector": selector}
+            )
+        )
+        if any(spec.type in resource_types for spec in typed.metrics)
+        else None
+    )
+
     async def one(spec: MetricSpec) -> tuple[str, Any] | str:
         try:
-            if spec.type in ("Resource", "ContainerResource"):
-                path = f"{RESOURCE_METRICS}/namespaces/{namespace}/pods"
-                return "resource", await _get(api, path, {"labelSelector": selector})
+            if spec.type in resource_types:
+                assert resource_answer is not None
+                return "resource", await resource_answer
             if spec.metric is None:
                 return f"unknown metric source type {spec.type!r}"
             return await _fetch_metric(api, mapper, namespace, spec, selector)

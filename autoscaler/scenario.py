@@ -284,7 +284,7 @@ def calibrate(
        the two daytime rows, about 70% at 100 QPS per pod) and on the lightest row (night,
        15% at 30) for the low end. The morning and late-evening rows (40-45% CPU at 70-100
        QPS per pod) fit no curve together with the daytime rows, and a 70% target would
-       have scaled them down: another metric held those pods.
+       have scaled a steady 45% down.
     2. LLM share: the seed's targets describe one operating point, the load where CPU is at
        its 70% target; there the LLM calls run at the concurrency whose p99 is the latency
        target (5 s: concurrency about 10, the low end of the load test's best 10-15).

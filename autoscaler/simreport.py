@@ -164,6 +164,7 @@ def summarize(
     fixed_pods: int | None = None,
     seed: bool = False,
 ) -> Summary:
+    """The run's numbers; `seed` sets the seed's table and money figures beside them."""
     steps = run.steps
     period_s = SYNC_PERIOD_S
     days = len(steps) * period_s / 86400

@@ -54,8 +54,14 @@ WAITING = "http_requests_waiting"
 REQUESTS_PER_SECOND = "http_requests_per_second"
 P99 = "ai_llm_response_time_p99_seconds"
 WAITING_TOTAL = "ai_service_requests_waiting_total"
-SCENARIO_WINDOWS = {"cpu": 2, "memory": 2, WAITING: 1, REQUESTS_PER_SECOND: 8, P99: 20}
-SCENARIO_WINDOWS[WAITING_TOTAL] = 1
+SCENARIO_WINDOWS = {
+    "cpu": 2,
+    "memory": 2,
+    WAITING: 1,
+    WAITING_TOTAL: 1,
+    REQUESTS_PER_SECOND: 8,
+    P99: 20,
+}
 # The timeline columns that are not metrics.
 REPLICAS_COLUMN, QPS_COLUMN, P99_COLUMN = "replicas", "qps", "p99_seconds"
 POD_METRICS_WINDOW = timedelta(seconds=30)
@@ -528,8 +534,20 @@ def _hpa_for(args: argparse.Namespace) -> HorizontalPodAutoscaler:
     return load_hpa(seed_hpa_text(), "the seed's HPA", args.hpa_name)
 
 
-def prepare(args: argparse.Namespace) -> tuple[HorizontalPodAutoscaler, Source, float, float]:
-    """The HPA, the source and the time range the flags ask for."""
+@dataclass(frozen=True)
+class Plan:
+    """What the flags ask for: the HPA, what answers its metrics, when, in which zone."""
+
+    hpa: HorizontalPodAutoscaler
+    source: Source
+    start: float
+    end: float
+    capacity: Capacity
+    utc_offset_hours: float
+
+
+def prepare(args: argparse.Namespace) -> Plan:
+    """The plan of a run from the flags; reads the timeline (or Prometheus) if given."""
     from autoscaler import timeline as tl
 
     chosen = [bool(args.scenario), bool(args.timeline), bool(args.prometheus_url)]
@@ -546,13 +564,12 @@ def prepare(args: argparse.Namespace) -> tuple[HorizontalPodAutoscaler, Source, 
             )
         ScenarioSource.check(hpa)
         offset = args.utc_offset if args.utc_offset is not None else 8.0
-        zone = timezone(timedelta(hours=offset))
         if start is None:
-            start = datetime(*SCENARIO_DAY, tzinfo=zone).timestamp()
+            start = datetime(*SCENARIO_DAY, tzinfo=timezone(timedelta(hours=offset))).timestamp()
         if end is None:
             end = start + args.days * 86400
         traffic = Traffic(utc_offset_hours=offset, scale=args.traffic_scale)
-        return hpa, ScenarioSource(traffic, capacity), start, end
+        return Plan(hpa, ScenarioSource(traffic, capacity), start, end, capacity, offset)
     if args.timeline:
         timeline = tl.read_file(args.timeline)
     else:
@@ -566,12 +583,13 @@ def prepare(args: argparse.Namespace) -> tuple[HorizontalPodAutoscaler, Source, 
             timeline = tl.read_prometheus(
                 args.prometheus_url, queries, start, end, args.step, bar.advance
             )
-    source = TimelineSource(timeline, hpa, capacity)
-    return (
+    return Plan(
         hpa,
-        source,
+        TimelineSource(timeline, hpa, capacity),
         timeline.start if start is None else start,
-        (timeline.end + SYNC_PERIOD_S if end is None else end),
+        timeline.end + SYNC_PERIOD_S if end is None else end,
+        capacity,
+        args.utc_offset or 0.0,
     )
 
 
@@ -610,26 +628,25 @@ def main(args: argparse.Namespace, out: TextIO | None = None) -> int:
     try:
         _check_numbers(args)
         periods = simreport.parse_periods(args.periods)
-        hpa, source, start, end = prepare(args)
-        if end - start > 400 * 86400:
+        plan = prepare(args)
+        if plan.end - plan.start > 400 * 86400:
             raise SimulationError("the time range is longer than 400 days")
         defaults = Settings()
         settings = Settings(
             defaults.ready_delay_s if args.ready_delay is None else args.ready_delay,
             defaults.latency_target_s if args.latency_target is None else args.latency_target,
         )
-        offset = args.utc_offset if args.utc_offset is not None else 8.0 if args.scenario else 0.0
-        count = int((end - start) // SYNC_PERIOD_S)
+        count = int((plan.end - plan.start) // SYNC_PERIOD_S)
         with progress("simulating", count) as bar:
             run = simulate(
-                hpa,
-                source,
-                start,
-                end,
+                plan.hpa,
+                plan.source,
+                plan.start,
+                plan.end,
                 settings,
-                calibrate(),
+                plan.capacity,
                 args.initial_replicas,
-                offset,
+                plan.utc_offset_hours,
                 bar.advance,
             )
     except (SimulationError, TimelineError, simreport.ReportError) as err:
