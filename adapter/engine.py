@@ -12,7 +12,9 @@ query per request. The optimized engine instead:
 - refreshes recently asked snapshots in the background before they expire, so in steady
   state no request waits on Prometheus;
 - on failure keeps the last snapshot and serves it while younger than `max_staleness`,
-  then answers 503 so the HPA holds; a failing key is retried once per freshness period.
+  then answers 503 so the HPA holds; a failing key is retried once per freshness period;
+- tells subscribers (apiservice.changes) which snapshot was refreshed or failed, so a
+  stream that must push on change is woken by the refresh it shares with everyone else.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from adapter.batching import NotWidenable, Widened, widen
 from adapter.discovery import SeriesInfo
 from adapter.prometheus import BackendError, PrometheusClient, QueryResult
+from apiservice.changes import Listener, note_read
 from apiservice.errors import APIError, ServiceUnavailable
 from apiservice.provider import GroupResource
 from apiservice.selectors import Selector
@@ -199,6 +202,21 @@ class OptimizedEngine(NaiveEngine):
         self._oversize: set[str] = set()
         self._backend = asyncio.Semaphore(self.settings.max_concurrency)
         self._refresher: asyncio.Task[None] | None = None
+        self._listeners: list[Listener] = []
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """apiservice.changes.ChangeFeed: `listener` gets the query of every snapshot
+        refreshed or failed; keys are the queries answers read (`note_read`)."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
+    def _notify(self, query: str) -> None:
+        keys = frozenset((query,))
+        for listener in list(self._listeners):
+            try:
+                listener(keys)
+            except Exception:
+                log.exception("a snapshot listener failed")
 
     # -- the backend, bounded and counted --------------------------------------------
 
@@ -237,6 +255,7 @@ class OptimizedEngine(NaiveEngine):
             return answer
         finally:
             entry.inflight = None
+            self._notify(entry.query)
 
     # -- snapshots --------------------------------------------------------------------
 
@@ -245,6 +264,7 @@ class OptimizedEngine(NaiveEngine):
         if entry is None:
             entry = self._entries[query] = _Entry(query, rule)
         entry.asked_at = self.clock()
+        note_read(query)
         return entry
 
     async def _answer(self, entry: _Entry) -> Answer:

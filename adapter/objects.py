@@ -19,13 +19,22 @@ from typing import Any, Protocol
 import yaml
 
 from adapter.resources import BUILTIN, APIResource, ResourceMapper, guess_plural
-from apiservice.errors import InternalError, ServiceUnavailable
+from apiservice.errors import APIError, InternalError, ServiceUnavailable
 from apiservice.selectors import Selector
 
 log = logging.getLogger(__name__)
 
 _META_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
 _META_ONE = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json"
+
+
+class KubeAPIError(APIError):
+    """An error answer from the Kubernetes API: its own message, and its status as `code`."""
+
+    def __init__(self, status: int, message: str, path: str) -> None:
+        super().__init__(message)
+        self.code = status
+        self.path = path
 
 
 class ObjectsFileError(ValueError):
@@ -167,23 +176,27 @@ class KubeAPI:
     async def get(
         self, path: str, params: dict[str, str] | None = None, accept: str = "application/json"
     ) -> Any:
-        from kubernetes_asyncio.client.exceptions import ApiException
-
+        """The decoded body of a 2xx answer; an error answer or no answer raises."""
         try:
             resp = await self._request(path, params or {}, accept, 30)
-            return json.loads(await resp.read())
-        except ApiException as err:
-            raise InternalError(
-                f"Kubernetes API answered {err.status} for {path}: {err.reason}"
-            ) from None
-        except (OSError, TimeoutError, ValueError) as err:
+            body = await resp.read()
+        except (OSError, TimeoutError) as err:
             raise ServiceUnavailable(f"Kubernetes API unreachable ({path}): {err}") from None
+        _check(resp.status, path, body)
+        try:
+            return json.loads(body)
+        except ValueError:
+            raise InternalError(f"Kubernetes API sent no JSON for {path}") from None
 
     async def watch(self, path: str, params: dict[str, str]):  # type: ignore[no-untyped-def]
         """Yield watch events (dicts) until the server ends the stream."""
         resp = await self._request(
             path, {**params, "watch": "true"}, _META_ONE, int(params["timeoutSeconds"]) + 30
         )
+        if not 200 <= resp.status < 300:
+            body = await resp.read()
+            resp.release()
+            _check(resp.status, path, body)
         try:
             while True:
                 line = await resp.content.readline()
@@ -209,6 +222,17 @@ class KubeAPI:
                 continue
             resources += _parse_resource_list(listing, group, version)
         return ResourceMapper(resources)
+
+
+def _check(status: int, path: str, body: bytes) -> None:
+    """Raise KubeAPIError for a non-2xx answer."""
+    if 200 <= status < 300:
+        return
+    try:
+        message = json.loads(body).get("message", "")
+    except (ValueError, AttributeError):
+        message = body[:200].decode(errors="replace")
+    raise KubeAPIError(status, message or f"Kubernetes API answered {status} for {path}", path)
 
 
 def _parse_resource_list(listing: Any, group: str, version: str) -> list[APIResource]:

@@ -680,16 +680,10 @@ def render(expl: Explanation, out: TextIO) -> None:
         f"[dim]({expl.scale_source})[/dim]"
     )
     table = Table(box=box.SIMPLE, pad_edge=False)
-    for title, justify in (
-        ("metric", "left"),
-        ("target", "right"),
-        ("current", "right"),
-        ("ratio", "right"),
-        ("proposal", "right"),
-        ("HPA status", "right"),
-        ("", "left"),
-    ):
-        table.add_column(title, justify=justify)  # type: ignore[arg-type]
+    table.add_column("metric", no_wrap=True)
+    for title in ("target", "current", "ratio", "proposal", "HPA status"):
+        table.add_column(title, justify="right", no_wrap=True)
+    table.add_column("")
     for m in expl.metrics:
         note = []
         if m.winner:

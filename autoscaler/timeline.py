@@ -233,9 +233,14 @@ def read_prometheus(
         raise TimelineError("--end must be after --start")
     if step_s <= 0:
         raise TimelineError("--step must be positive")
-    from prometheus_api_client import PrometheusApiClientException, PrometheusConnect
-    from requests.exceptions import RequestException
-    from urllib3.util.retry import Retry
+    try:
+        from prometheus_api_client import PrometheusApiClientException, PrometheusConnect
+        from requests.exceptions import RequestException
+        from urllib3.util.retry import Retry
+    except ImportError as err:
+        raise TimelineUnavailable(
+            f"--prometheus-url needs the prometheus-api-client package ({err})"
+        ) from None
 
     # A refused connection fails at once; an overloaded Prometheus gets two more tries.
     retry = Retry(total=2, connect=0, backoff_factor=0.5, status_forcelist=(502, 503, 504))

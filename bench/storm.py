@@ -460,6 +460,19 @@ class PrometheusReadings:
         return queries, cpu
 
 
+async def cache_lookups(client: Client) -> dict[str, float]:
+    """Surge's surge_cache_requests_total by result (hit, miss), from its /metrics."""
+    status, body, _, _ = await client.get("/metrics")
+    if status != 200:
+        raise ModeError(f"Surge's /metrics answered {status}")
+    out: dict[str, float] = {}
+    for line in body.decode().splitlines():
+        if line.startswith("surge_cache_requests_total{"):
+            result = line.split('result="', 1)[1].split('"', 1)[0]
+            out[result] = out.get(result, 0.0) + float(line.rsplit(" ", 1)[1])
+    return out
+
+
 # ----- the servers under test --------------------------------------------------------
 
 
@@ -797,6 +810,7 @@ async def measure(
     check: bool,
     freshness_s: float | None,
     uses_prometheus: bool,
+    counts_cache: bool = False,
 ) -> dict[str, Any]:
     """Warm-up, sync phase and closed loop against a running server."""
     sc = ws.scenario
@@ -810,6 +824,7 @@ async def measure(
         if warm.failed or warm.wrong:
             raise ModeError(f"the warm-up sync failed: {warm.first_problem}")
         before = await read_all(server, prometheus)
+        lookups_before = await cache_lookups(client) if counts_cache else {}
         run = await drive_syncs(
             client, hpas, syncs=sc.syncs, period_s=sc.sync_s, workers=sc.workers,
             limit_s=2 * sc.syncs * sc.sync_s + 60, tally=Tally(check, freshness_s),
@@ -820,6 +835,7 @@ async def measure(
             await asyncio.sleep(max(0.0, before.at + sc.syncs * sc.sync_s - time.monotonic()))
         await asyncio.sleep(SETTLE_S)
         after = await read_all(server, prometheus)
+        lookups = await cache_lookups(client) if counts_cache else {}
     finally:
         await client.close()
 
@@ -868,6 +884,10 @@ async def measure(
         "loop_background_cores": _round(background_cores(loop_before, loop_after), 2),
         "problem": tally.first_problem,
     }
+    if counts_cache:
+        hits = lookups.get("hit", 0.0) - lookups_before.get("hit", 0.0)
+        misses = lookups.get("miss", 0.0) - lookups_before.get("miss", 0.0)
+        figures["cache_hit_share"] = _round(hits / max(1.0, hits + misses), 4)
     if server.helpers:
         figures["kube_api_cpu_s"] = per_sync("helpers")
     return figures
@@ -958,6 +978,7 @@ async def run(options: Options) -> dict[str, Any]:
                     check=mode != "bare",
                     freshness_s=sc.freshness_s if mode == "surge" else None,
                     uses_prometheus=mode != "bare",
+                    counts_cache=mode == "surge",
                 )
             except ModeError as err:
                 modes[mode] = None
@@ -1062,6 +1083,7 @@ _ROWS = (
 )
 _CONTEXT_ROWS = (
     ("syncs", "measured syncs"),
+    ("cache_hit_share", "answered from a snapshot"),
     ("sync_background_cores", "other load, sync phase (cores)"),
     ("loop_background_cores", "other load, closed loop (cores)"),
     ("loop_adapter_cores", "adapter cores, closed loop"),
@@ -1115,7 +1137,7 @@ def render(result: dict[str, Any]) -> Iterator[Any]:
         table.add_row(title, *cells)
     table.add_section()
     for key, title in _CONTEXT_ROWS:
-        table.add_row(title, *(_cell(f[key]) if f else "n/a" for f in modes.values()))
+        table.add_row(title, *(_cell(f.get(key)) if f else "n/a" for f in modes.values()))
     yield table
     for mode, figures in modes.items():
         if figures is None:

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from autoscaler.explain import parse_target, run
+from surge.cli import main as cli
 from tests.autoscaler.explain_fixtures import (
     CPU_70,
     CUSTOM,
@@ -38,7 +39,7 @@ from tests.autoscaler.explain_fixtures import (
     seed_objects,
     status_404,
 )
-from tests.support.kube_standin import KubeStandin
+from tests.support.kube_standin import KubeStandin, KubeStandinThread
 
 WAITING_PATH = f"{CUSTOM}/pods/*/http_requests_waiting"
 P99_PATH = f"{CUSTOM}/deployments.apps/ai-service/ai_llm_response_time_p99_seconds"
@@ -133,6 +134,8 @@ async def test_seed_hpa_scaling_down_inside_its_stabilization_window(cluster: Cl
     # The controller's requests: pods by the Deployment's selector, for both APIs.
     assert cluster.recorded.asked(WAITING_PATH) == {"labelSelector": "app=ai-service"}
     assert cluster.recorded.asked(POD_METRICS) == {"labelSelector": "app=ai-service"}
+    # cpu and memory share one PodMetrics list, as the controller's lister does.
+    assert [p for p, _ in cluster.recorded.seen].count(POD_METRICS) == 1
     assert body["scale"] == {
         "replicas": 3,
         "selector": "app=ai-service",
@@ -329,3 +332,29 @@ async def test_unreadable_kubeconfig_is_exit_2(tmp_path: Path) -> None:
     code = await run(f"{NS}/x", str(tmp_path / "missing"), "json", io.StringIO(), err)
     assert code == 2
     assert "cannot load Kubernetes client config" in err.getvalue()
+
+
+def test_the_surge_command(
+    kube_standin_thread: KubeStandinThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`surge explain` through the CLI; this stand-in serves no metrics groups, so the
+    metric fails with the API server's own 404 and the controller would not scale."""
+    for obj in seed_objects():
+        kube_standin_thread.add(obj)
+    kube_standin_thread.add(hpa("ai-service-hpa-latency", [P99_5], {"desiredReplicas": 3}))
+    kubeconfig = str(kube_standin_thread.write_kubeconfig(tmp_path / "kubeconfig"))
+    code = cli(["explain", f"{NS}/ai-service-hpa-latency", "--kubeconfig", kubeconfig])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    row = next(
+        line for line in out.splitlines() if "Object ai_llm_response_time_p99_seconds" in line
+    )
+    assert "Value 5" in row and "the server could not" in row
+    assert "no decision: FailedGetObjectMetric" in out
+    assert "HPA status: agrees: status.desiredReplicas is 3" in out
+    code = cli(["explain", f"{NS}/missing", "--kubeconfig", kubeconfig, "-o", "json"])
+    out, err = capsys.readouterr()
+    assert (code, out) == (1, "")
+    assert err == 'surge explain: horizontalpodautoscalers.autoscaling "missing" not found\n'
+    code = cli(["explain", "missing", "--kubeconfig", kubeconfig])
+    assert code == 2

@@ -81,6 +81,7 @@ def test_surge_batches_and_answers_within_the_freshness_bound(result: dict[str, 
     assert 0 < surge["queries_per_sync"] < HPAS * METRICS
     assert surge["freshness_s"] == pytest.approx(storm.FRESHNESS_S / COMPRESSION)
     assert surge["too_old"] == 0, surge["problem"]
+    assert 0 < surge["cache_hit_share"] <= 1
     assert surge["max_age_s"] <= surge["freshness_s"] + storm.TIMESTAMP_RESOLUTION_S
 
 
