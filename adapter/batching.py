@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from adapter import promql
 from adapter.naming import MetricNamer
 from apiservice.provider import GroupResource
 from apiservice.selectors import Selector
@@ -144,6 +145,9 @@ def widen(
         namespace_label = None
     keys = (namespace_label, resource_label) if namespace_label else (resource_label,)
     parts = namer.custom_query_parts(gr, "", metric_selector, None)
-    query = namer.render(series_name, parts.matchers, keys, parts.values_by_name)
+    # In place of the namespace and name matchers, what they implied: the labels are set.
+    # It also keeps `{<<.LabelMatchers>>,x}` valid when there is no other matcher.
+    present = tuple(promql.label_neq(label, "") for label in keys)
+    query = namer.render(series_name, parts.matchers + present, keys, parts.values_by_name)
     check_separable(query, keys)
     return Widened(query, namespace_label, resource_label)

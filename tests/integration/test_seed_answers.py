@@ -19,6 +19,12 @@ def _by(result: list[dict[str, Any]], label: str) -> dict[str, int]:
     return {r["metric"].get(label, ""): milli(r["value"][1]) for r in result}
 
 
+def _close(got: dict[str, int], expected: dict[str, int]) -> bool:
+    """Equal names, values within one milli-unit: rate() evaluated at two instants (Surge's
+    and the oracle's) may round either way at the last digit."""
+    return got.keys() == expected.keys() and all(abs(got[k] - expected[k]) <= 1 for k in got)
+
+
 def _items(answer: Answer) -> dict[str, int]:
     assert answer.code == 0, answer.body
     return {i["describedObject"]["name"]: quantity_milli(i["value"]) for i in answer.body["items"]}
@@ -84,7 +90,7 @@ def test_p99_latency_of_the_deployment(
         ),
         "deployment",
     )
-    assert _items(answer) == expected
+    assert _close(_items(answer), expected)
     model = prometheus_constant.latency_quantile(0.99, prometheus_constant.pods)
     assert abs(expected["ai-service"] - model * 1000) <= 1
     described = answer.body["items"][0]["describedObject"]
@@ -98,7 +104,7 @@ def test_p99_latency_of_the_deployment(
     again = surge_query(
         f"{CUSTOM}/v1beta2/namespaces/{NS}/deployments/ai-service/ai_llm_response_time_p99_seconds"
     )
-    assert _items(again) == expected
+    assert _close(_items(again), expected)
 
 
 def test_per_second_counter_rule(
@@ -115,7 +121,7 @@ def test_per_second_counter_rule(
         ),
         "pod",
     )
-    assert _items(answer) == expected
+    assert _close(_items(answer), expected)
     for pod in pods:
         assert abs(expected[pod] - prometheus_constant.request_rate(pod) * 1000) <= 1
 
@@ -237,7 +243,7 @@ def test_rich_config_by_name(
     from tests.integration.conftest import RICH_RULES
 
     answer = surge_query(path, RICH_RULES)
-    assert _items(answer) == _by(oracle(promql), label)
+    assert _close(_items(answer), _by(oracle(promql), label))
 
 
 def test_rich_config_external_not_namespaced(
@@ -252,6 +258,6 @@ def test_rich_config_external_not_namespaced(
     )
     assert answer.code == 0, answer.body
     expected = oracle('sum by (service) (rate(http_requests_total{service="ai-service"}[2m]))')
-    assert [quantity_milli(i["value"]) for i in answer.body["items"]] == [
-        milli(r["value"][1]) for r in expected
-    ]
+    got = [quantity_milli(i["value"]) for i in answer.body["items"]]
+    assert len(got) == len(expected)
+    assert all(abs(g - milli(r["value"][1])) <= 1 for g, r in zip(got, expected, strict=True))
