@@ -57,7 +57,15 @@ class ObjectIndex(Protocol):
         """Names of the objects of `res` matching `selector` (in `namespace` if not empty)."""
         ...
 
+    async def list_objects(
+        self, res: APIResource, namespace: str, selector: Selector
+    ) -> list[ObjectMeta]:
+        """The same objects with their namespaces and labels (PodMetrics carry both)."""
+        ...
+
     def ready(self) -> bool: ...
+
+    def live(self) -> bool: ...
 
     async def close(self) -> None: ...
 
@@ -67,16 +75,16 @@ def _meta(obj: Any) -> ObjectMeta:
     return ObjectMeta(meta.get("namespace") or "", meta.get("name") or "", meta.get("labels") or {})
 
 
-def _select(
+def _select_objects(
     objects: Iterable[ObjectMeta], namespace: str, selector: Selector, namespaced: bool
-) -> list[str]:
+) -> list[ObjectMeta]:
     hits = [
         o
         for o in objects
         if (not namespaced or not namespace or o.namespace == namespace)
         and selector.matches(o.labels)
     ]
-    return [o.name for o in sorted(hits, key=lambda o: (o.namespace, o.name))]
+    return sorted(hits, key=lambda o: (o.namespace, o.name))
 
 
 class StaticObjects:
@@ -128,9 +136,17 @@ class StaticObjects:
         return cls(objects)
 
     async def list_names(self, res: APIResource, namespace: str, selector: Selector) -> list[str]:
-        return _select(self._objects.get(res, ()), namespace, selector, res.namespaced)
+        return [o.name for o in await self.list_objects(res, namespace, selector)]
+
+    async def list_objects(
+        self, res: APIResource, namespace: str, selector: Selector
+    ) -> list[ObjectMeta]:
+        return _select_objects(self._objects.get(res, ()), namespace, selector, res.namespaced)
 
     def ready(self) -> bool:
+        return True
+
+    def live(self) -> bool:
         return True
 
     async def close(self) -> None:
@@ -265,17 +281,29 @@ class ClusterObjects:
         self._informers: dict[APIResource, _Informer] = {}
 
     async def list_names(self, res: APIResource, namespace: str, selector: Selector) -> list[str]:
+        return [o.name for o in await self.list_objects(res, namespace, selector)]
+
+    async def list_objects(
+        self, res: APIResource, namespace: str, selector: Selector
+    ) -> list[ObjectMeta]:
         if not self.watch:
             params = {"labelSelector": str(selector)} if not selector.empty else {}
             body = await self.api.get(_collection_path(res, namespace), params, _META_LIST)
-            return _select((_meta(i) for i in body.get("items") or []), "", selector, False)
+            return _select_objects(map(_meta, body.get("items") or []), "", selector, False)
         informer = self._informers.get(res)
         if informer is None:
             informer = self._informers[res] = _Informer(self.api, res)
         await informer.synced()
-        return _select(informer.store.values(), namespace, selector, res.namespaced)
+        return _select_objects(informer.store.values(), namespace, selector, res.namespaced)
 
     def ready(self) -> bool:
+        """Every index has been listed once. A later outage of the API does not make the
+        server unready: it answers from the last index (as kube-apiserver's own readiness
+        only waits for the informers' first sync), and `live` tells the outage."""
+        return all(i.listed for i in self._informers.values())
+
+    def live(self) -> bool:
+        """Every index is being kept current by its watch."""
         return all(i.healthy for i in self._informers.values())
 
     async def close(self) -> None:
@@ -298,6 +326,10 @@ class _Informer:
         self._tried = asyncio.Event()
         self._error: Exception | None = None
         self._task = asyncio.create_task(self._run(), name=f"informer-{res.resource}")
+
+    @property
+    def listed(self) -> bool:
+        return self._synced.is_set()
 
     async def synced(self) -> None:
         """Wait for the first list; if it failed, say so (the informer keeps retrying)."""

@@ -17,7 +17,7 @@ from adapter.objects import ObjectIndex
 from adapter.prometheus import BackendError
 from adapter.promql import QueryError
 from adapter.resources import APIResource
-from apiservice.errors import APIError, InternalError, NotFound, metric_not_found
+from apiservice.errors import APIError, BadRequest, InternalError, NotFound, metric_not_found
 from apiservice.provider import (
     CustomMetricInfo,
     ExternalMetricInfo,
@@ -162,3 +162,17 @@ class PrometheusProvider:
 
     def list_all_external_metrics(self) -> list[ExternalMetricInfo]:
         return self.registry.list_external()
+
+    # -- raw PromQL (KEDA triggers with `query`, when the server allows it) ----------
+
+    async def raw_query(self, promql: str) -> list[float]:
+        """The sample values of an instant query, through the engine's snapshots like
+        every other answer. A query Prometheus refuses is the caller's mistake (400)."""
+        try:
+            answer = await self.engine.query(promql, "raw-query")
+        except BackendError as err:
+            raise BadRequest(f"query: {err.message}") from None
+        result = answer.result
+        if result.result_type not in ("vector", "scalar"):
+            raise BadRequest(f"query: expected a vector or a scalar, got a {result.result_type}")
+        return [0.0 if math.isnan(s.value) else s.value for s in result.samples]

@@ -8,6 +8,7 @@ aggregator builds the group from the APIService objects (where v1beta2 is prefer
 
 from __future__ import annotations
 
+from apiservice import resource_metrics
 from apiservice.provider import Provider
 from apiservice.types import CUSTOM_GROUP, CUSTOM_VERSIONS, EXTERNAL_GROUP, EXTERNAL_VERSIONS, JSON
 
@@ -15,7 +16,10 @@ GROUP_VERSIONS: dict[str, tuple[str, ...]] = {
     CUSTOM_GROUP: CUSTOM_VERSIONS,
     EXTERNAL_GROUP: EXTERNAL_VERSIONS,
 }
-"""Every group-version Surge serves, first-priority version first."""
+"""Every group-version of the custom and external metrics APIs, first-priority version first."""
+
+ALL_GROUP_VERSIONS = {**GROUP_VERSIONS, resource_metrics.GROUP: resource_metrics.VERSIONS}
+"""With metrics.k8s.io, served only when resource rules are configured."""
 
 
 def _version(group: str, version: str) -> JSON:
@@ -23,13 +27,16 @@ def _version(group: str, version: str) -> JSON:
 
 
 def _group(group: str) -> JSON:
-    advertised = _version(group, GROUP_VERSIONS[group][0])
+    advertised = _version(group, ALL_GROUP_VERSIONS[group][0])
     return {"name": group, "versions": [advertised], "preferredVersion": advertised}
 
 
-def api_group_list() -> JSON:
+def api_group_list(*, resource_metrics_served: bool = False) -> JSON:
     """metav1.APIGroupList, the body of /apis (written without apiVersion, as Kubernetes does)."""
-    return {"kind": "APIGroupList", "groups": [_group(group) for group in GROUP_VERSIONS]}
+    groups = (
+        [*GROUP_VERSIONS, resource_metrics.GROUP] if resource_metrics_served else GROUP_VERSIONS
+    )
+    return {"kind": "APIGroupList", "groups": [_group(group) for group in groups]}
 
 
 def api_group(group: str) -> JSON:
@@ -51,8 +58,10 @@ def api_resource_list(group: str, version: str, provider: Provider) -> JSON:
     """metav1.APIResourceList: one resource per servable metric, as custom-metrics-apiserver has.
 
     Custom metrics are named `<group-resource>/<metric>`; external metrics by their name,
-    always namespaced.
+    always namespaced. metrics.k8s.io has its fixed pods and nodes.
     """
+    if group == resource_metrics.GROUP:
+        return resource_metrics.api_resource_list(version)
     if group == CUSTOM_GROUP:
         resources = [
             _resource(f"{info.group_resource}/{info.metric}", info.namespaced, "MetricValueList")

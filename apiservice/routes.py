@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from apiservice import resource_metrics
 from apiservice.discovery import GROUP_VERSIONS
 from apiservice.errors import BadRequest
 from apiservice.types import CUSTOM_GROUP, EXTERNAL_GROUP
@@ -65,7 +66,18 @@ class ExternalMetric:
     kind: ClassVar[str] = "external"
 
 
-Route = Discovery | OpenAPI | Health | Metrics | CustomMetric | ExternalMetric
+@dataclass(frozen=True)
+class ResourceMetrics:
+    """metrics.k8s.io: `resource` is pods or nodes; `namespace` "" for nodes or pods of every
+    namespace; `name` None for a list."""
+
+    resource: str
+    namespace: str
+    name: str | None
+    kind: ClassVar[str] = "resource"
+
+
+Route = Discovery | OpenAPI | Health | Metrics | CustomMetric | ExternalMetric | ResourceMetrics
 
 
 def resolve(path: str) -> Route | None:
@@ -86,6 +98,8 @@ def resolve(path: str) -> Route | None:
             return OpenAPI("v3", (group, version))
         case ["apis"]:
             return Discovery()
+        case ["apis", resource_metrics.GROUP, *rest]:
+            return _resource(rest)
         case ["apis", group] if group in GROUP_VERSIONS:
             return Discovery(group)
         case ["apis", group, version, *rest] if version in GROUP_VERSIONS.get(group, ()):
@@ -117,4 +131,23 @@ def _external(rest: list[str]) -> ExternalMetric | None:
     match rest:
         case ["namespaces", namespace, metric]:
             return ExternalMetric(namespace, metric)
+    return None
+
+
+def _resource(rest: list[str]) -> Discovery | ResourceMetrics | None:
+    match rest:
+        case []:
+            return Discovery(resource_metrics.GROUP)
+        case [version] if version in resource_metrics.VERSIONS:
+            return Discovery(resource_metrics.GROUP, version)
+        case [version, "nodes" | "pods" as resource] if version in resource_metrics.VERSIONS:
+            return ResourceMetrics(resource, "", None)
+        case [version, "nodes", name] if version in resource_metrics.VERSIONS:
+            return ResourceMetrics("nodes", "", name)
+        case [version, "namespaces", namespace, "pods"] if version in resource_metrics.VERSIONS:
+            return ResourceMetrics("pods", namespace, None)
+        case [version, "namespaces", namespace, "pods", name] if (
+            version in resource_metrics.VERSIONS
+        ):
+            return ResourceMetrics("pods", namespace, name)
     return None

@@ -7,17 +7,28 @@ reaches a client.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import ssl
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
 from prometheus_client.exposition import generate_latest
 
-from apiservice import discovery, openapi, types
+from apiservice import discovery, openapi, resource_metrics, types
+from apiservice.auth import HEALTH_PATHS as _HEALTH_PATHS
+from apiservice.auth import DelegatedAuth
 from apiservice.errors import APIError, InternalError, NotFound
+from apiservice.limits import (
+    InflightGate,
+    Limits,
+    RequestEntityTooLarge,
+    Timeout,
+    too_many_requests,
+)
 from apiservice.provider import CustomMetricInfo, ExternalMetricInfo, GroupResource, Provider
 from apiservice.routes import (
     CustomMetric,
@@ -26,6 +37,7 @@ from apiservice.routes import (
     Health,
     Metrics,
     OpenAPI,
+    ResourceMetrics,
     Route,
     resolve,
 )
@@ -33,9 +45,11 @@ from apiservice.selectors import parse_selector
 
 log = logging.getLogger(__name__)
 
-AUTH_NOT_IMPLEMENTED = (
-    "delegated authentication is not implemented yet; pass --insecure-skip-auth to run without it"
+AUTH_REQUIRED = (
+    "delegated authentication is required: give `auth`, or pass insecure_skip_auth "
+    "(--insecure-skip-auth) to run without it"
 )
+LIMITS = web.AppKey("limits", Limits)
 # Kubernetes' own answers for paths and methods it does not serve, `"details":{}` included.
 _PATH_NOT_FOUND = "the server could not find the requested resource"
 _METHOD_NOT_ALLOWED = "the server does not allow this method on the requested resource"
@@ -77,6 +91,10 @@ class _Instruments:
         self.duration.labels(verb, route).observe(seconds)
 
 
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
 def _json(body: object, status: int = 200) -> web.Response:
     return web.Response(body=types.encode(body), status=status, content_type="application/json")
 
@@ -98,11 +116,16 @@ class _API:
     """Answers a resolved route; errors propagate as APIError for the caller to render."""
 
     def __init__(
-        self, provider: Provider, ready: Callable[[], bool] | None, registry: CollectorRegistry
+        self,
+        provider: Provider,
+        ready: Callable[[], bool] | None,
+        registry: CollectorRegistry,
+        resources: resource_metrics.ResourceMetricsProvider | None = None,
     ) -> None:
         self.provider = provider
         self.ready = ready
         self.registry = registry
+        self.resources = resources
 
     async def answer(self, route: Route, request: web.Request) -> web.Response:
         match route:
@@ -110,6 +133,8 @@ class _API:
                 return await self.custom(route, request)
             case ExternalMetric():
                 return await self.external(route, request)
+            case ResourceMetrics():
+                return _json(await self.resource_metrics(route, request))
             case Discovery():
                 return _json(self.discovery(route))
             case OpenAPI():
@@ -147,9 +172,18 @@ class _API:
         )
         return _json(types.external_metric_value_list(values))
 
+    async def resource_metrics(self, route: ResourceMetrics, request: web.Request) -> types.JSON:
+        if self.resources is None:
+            raise NotFound(_PATH_NOT_FOUND, details={})
+        return await resource_metrics.answer(
+            self.resources, route.resource, route.namespace, route.name, request.query, _now()
+        )
+
     def discovery(self, route: Discovery) -> types.JSON:
         if route.group is None:
-            return discovery.api_group_list()
+            return discovery.api_group_list(resource_metrics_served=self.resources is not None)
+        if route.group == resource_metrics.GROUP and self.resources is None:
+            raise NotFound(_PATH_NOT_FOUND, details={})
         if route.version is None:
             return discovery.api_group(route.group)
         return discovery.api_resource_list(route.group, route.version, self.provider)
@@ -195,40 +229,73 @@ def build_app(
     *,
     metrics_registry: CollectorRegistry | None = None,
     ready: Callable[[], bool] | None = None,
-    insecure_skip_auth: bool,
+    insecure_skip_auth: bool = False,
+    auth: DelegatedAuth | None = None,
+    limits: Limits | None = None,
+    resources: resource_metrics.ResourceMetricsProvider | None = None,
 ) -> web.Application:
     """The aiohttp application serving the metrics APIs from `provider`.
 
     `metrics_registry` receives the request metrics and is what /metrics exposes (a private
-    registry when None); `ready` decides /readyz (always ready when None).
+    registry when None); `ready` decides /readyz (always ready when None). Every request
+    but a health check passes `auth` (delegated authentication and authorization), which
+    only `insecure_skip_auth` may replace; `limits` bound what is worked on at once.
+    `resources` serves metrics.k8s.io (PodMetrics, NodeMetrics); without it that group is
+    neither listed nor served.
     """
-    if not insecure_skip_auth:
-        raise ValueError(AUTH_NOT_IMPLEMENTED)
+    if auth is None and not insecure_skip_auth:
+        raise ValueError(AUTH_REQUIRED)
+    limits = limits or Limits()
     registry = metrics_registry or CollectorRegistry()
-    api = _API(provider, ready, registry)
+    api = _API(provider, ready, registry, resources)
     instruments = _Instruments(registry)
+    gate = InflightGate(limits.max_requests_inflight)
+
+    async def answer(request: web.Request, seen: dict[str, str]) -> web.Response:
+        if (request.content_length or 0) > limits.max_body_bytes:
+            raise RequestEntityTooLarge(limits.max_body_bytes)
+        if auth is not None:
+            await auth.check(request)
+        route = resolve(request.path)
+        if route is None:
+            raise NotFound(_PATH_NOT_FOUND, details={})
+        seen["kind"] = route.kind
+        if request.method != "GET":
+            raise MethodNotAllowed(_METHOD_NOT_ALLOWED, details={})
+        return await api.answer(route, request)
 
     async def handle(request: web.Request) -> web.Response:
         started = time.perf_counter()
-        kind = "unknown"
+        seen = {"kind": "unknown"}
+        exempt = request.path in _HEALTH_PATHS
+        if not exempt and not gate.enter():
+            response = too_many_requests()
+            instruments.observe(request.method, "unknown", 429, time.perf_counter() - started)
+            return response
+        deadline = asyncio.timeout(limits.request_timeout_s)
         try:
-            route = resolve(request.path)
-            if route is None:
-                raise NotFound(_PATH_NOT_FOUND, details={})
-            kind = route.kind
-            if request.method != "GET":
-                raise MethodNotAllowed(_METHOD_NOT_ALLOWED, details={})
-            response = await api.answer(route, request)
+            async with deadline:
+                response = await answer(request, seen)
         except APIError as err:
             response = _json(types.status(err), status=err.code)
+        except TimeoutError:
+            if not deadline.expired():
+                log.exception("%s %s failed", request.method, request.path_qs)
+            error: APIError = Timeout() if deadline.expired() else InternalError(_UNEXPECTED)
+            response = _json(types.status(error), status=error.code)
         except Exception:
             log.exception("%s %s failed", request.method, request.path_qs)
             error = InternalError(_UNEXPECTED)
             response = _json(types.status(error), status=error.code)
-        instruments.observe(request.method, kind, response.status, time.perf_counter() - started)
+        finally:
+            if not exempt:
+                gate.leave()
+        elapsed = time.perf_counter() - started
+        instruments.observe(request.method, seen["kind"], response.status, elapsed)
         return response
 
-    app = web.Application()
+    app = web.Application(client_max_size=limits.max_body_bytes)
+    app[LIMITS] = limits
     app.router.add_route("*", "/{path:.*}", handle)
     return app
 
@@ -249,7 +316,10 @@ class APIServer:
         *,
         shutdown_timeout: float = 30.0,
     ) -> None:
-        self._runner = web.AppRunner(app, shutdown_timeout=shutdown_timeout)
+        limits = app.get(LIMITS) or Limits()
+        self._runner = web.AppRunner(
+            app, shutdown_timeout=shutdown_timeout, access_log=None, **limits.server_args()
+        )
         self._host = host
         self._port = port
         self._ssl_context = ssl_context

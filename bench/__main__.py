@@ -8,7 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-from bench import storm
+from bench import shared, storm
 from surge.localprom import PrometheusError
 
 
@@ -72,6 +72,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--workdir", type=Path, help="keep logs and data here (default: a temp dir)")
     s.add_argument("--json", action="store_true", help="print one JSON object")
+    shared.add_parser(commands)
+    # Listed for help; main() hands its arguments to bench.fuzz before parsing.
+    commands.add_parser(
+        "fuzz",
+        help="hypothesis on routes, selectors, config, Prometheus answers, auth and the app",
+    )
     k = commands.add_parser("kube-standin", help=argparse.SUPPRESS)
     k.add_argument("--objects", type=Path, required=True)
     k.add_argument("--kubeconfig", type=Path, required=True)
@@ -79,8 +85,15 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["fuzz"]:
+        from bench import fuzz
+
+        return fuzz.main(argv[1:])
     parser = _parser()
     args = parser.parse_args(argv)
+    if args.command == "shared":
+        return shared.main(args)
     if args.command == "kube-standin":
         storm.serve_standin(args.objects, args.kubeconfig)
         return 0

@@ -169,9 +169,156 @@ def _serve_flags(p: argparse.ArgumentParser) -> None:
         help="where a self-signed pair is generated when none is given",
     )
     s.add_argument(
+        "--tls-min-version",
+        default="VersionTLS12",
+        choices=["VersionTLS12", "VersionTLS13"],
+        help="lowest TLS version accepted (default VersionTLS12)",
+    )
+    s.add_argument(
+        "--tls-cipher-suites",
+        type=_list,
+        default=[],
+        metavar="LIST",
+        help="comma-separated cipher suites, Go/Kubernetes names (default: OpenSSL's)",
+    )
+    s.add_argument(
         "--insecure-skip-auth",
         action="store_true",
-        help="serve without delegated authentication (demo and tests only)",
+        help="serve without delegated authentication: anyone reaching the port is trusted "
+        "(demo and tests only)",
+    )
+    _auth_flags(p)
+    _limit_flags(p)
+
+
+def _list(text: str) -> list[str]:
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+def _auth_flags(p: argparse.ArgumentParser) -> None:
+    a = p.add_argument_group(
+        "delegated authentication and authorization (as Kubernetes' extension API servers)"
+    )
+    a.add_argument(
+        "--authentication-kubeconfig",
+        help="kubeconfig for TokenReview and the authentication ConfigMap (default: in-cluster)",
+    )
+    a.add_argument(
+        "--authorization-kubeconfig",
+        help="kubeconfig for SubjectAccessReview (default: in-cluster)",
+    )
+    a.add_argument(
+        "--authentication-skip-lookup",
+        action="store_true",
+        help="do not read kube-system/extension-apiserver-authentication",
+    )
+    a.add_argument(
+        "--client-ca-file",
+        help="CA bundle for client certificates (default: from the cluster's ConfigMap)",
+    )
+    a.add_argument(
+        "--requestheader-client-ca-file",
+        help="CA bundle for front-proxy certificates (default: from the cluster's ConfigMap, "
+        "with the header settings below)",
+    )
+    a.add_argument(
+        "--requestheader-allowed-names",
+        type=_list,
+        default=[],
+        metavar="LIST",
+        help="front-proxy certificate common names allowed (default: any signed by the CA)",
+    )
+    a.add_argument(
+        "--requestheader-username-headers",
+        type=_list,
+        default=["X-Remote-User"],
+        metavar="LIST",
+        help="headers holding the user name (default X-Remote-User)",
+    )
+    a.add_argument(
+        "--requestheader-group-headers",
+        type=_list,
+        default=["X-Remote-Group"],
+        metavar="LIST",
+        help="headers holding groups (default X-Remote-Group)",
+    )
+    a.add_argument(
+        "--requestheader-extra-headers-prefix",
+        type=_list,
+        default=["X-Remote-Extra-"],
+        metavar="LIST",
+        help="header prefixes of extra user information (default X-Remote-Extra-)",
+    )
+    a.add_argument(
+        "--authentication-token-webhook-cache-ttl",
+        type=_duration,
+        default=10.0,
+        metavar="DURATION",
+        help="how long TokenReview answers are cached (default 10s)",
+    )
+    a.add_argument(
+        "--authorization-webhook-cache-authorized-ttl",
+        type=_duration,
+        default=10.0,
+        metavar="DURATION",
+        help="how long allowed SubjectAccessReview answers are cached (default 10s)",
+    )
+    a.add_argument(
+        "--authorization-webhook-cache-unauthorized-ttl",
+        type=_duration,
+        default=10.0,
+        metavar="DURATION",
+        help="how long denied SubjectAccessReview answers are cached (default 10s)",
+    )
+    a.add_argument(
+        "--authorization-always-allow-paths",
+        type=_list,
+        default=["/healthz", "/readyz", "/livez"],
+        metavar="LIST",
+        help="paths served without authentication or authorization; a trailing * is a "
+        "prefix (default /healthz,/readyz,/livez)",
+    )
+
+
+def _limit_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("limits and shutdown")
+    g.add_argument(
+        "--max-requests-inflight",
+        type=int,
+        default=400,
+        metavar="N",
+        help="requests worked on at once; beyond, 429 with Retry-After (default 400, 0: none)",
+    )
+    g.add_argument(
+        "--request-timeout",
+        type=_duration,
+        default=60.0,
+        metavar="DURATION",
+        help="longest a request is worked on before a 504 (default 1m)",
+    )
+    g.add_argument(
+        "--idle-connection-timeout",
+        type=_duration,
+        default=30.0,
+        metavar="DURATION",
+        help="close a connection that sends no complete request this long: idle keep-alive "
+        "and slow clients (default 30s)",
+    )
+    g.add_argument(
+        "--shutdown-delay-duration",
+        type=_duration,
+        default=0.0,
+        metavar="DURATION",
+        help="after SIGTERM, keep serving this long with /readyz failing, so that endpoints "
+        "are removed before the port closes (default 0s)",
+    )
+    g.add_argument(
+        "--shutdown-grace-period",
+        type=_duration,
+        default=20.0,
+        metavar="DURATION",
+        help="after SIGTERM, exit within this, requests in flight finished (default 20s, "
+        "below the manifests' terminationGracePeriodSeconds)",
     )
 
 
@@ -266,6 +413,23 @@ def _simulate_flags(p: argparse.ArgumentParser) -> None:
     r.add_argument("-o", "--output", choices=["text", "json"], default="text")
 
 
+def _scaler_flags(p: argparse.ArgumentParser) -> None:
+    k = p.add_argument_group("KEDA external scaler (gRPC)")
+    k.add_argument(
+        "--scaler-port",
+        type=int,
+        default=0,
+        metavar="PORT",
+        help="serve KEDA's external scaler over gRPC on this port, with the HTTPS serving "
+        "certificate, on --bind-address (default 0: off)",
+    )
+    k.add_argument(
+        "--scaler-allow-raw-query",
+        action="store_true",
+        help="let triggers run any PromQL given in their `query` metadata (default: refused)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="surge",
@@ -278,6 +442,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the aggregated API server")
     _backend_flags(serve)
     _serve_flags(serve)
+    _scaler_flags(serve)
     _log_flags(serve)
 
     check = sub.add_parser("check", help="validate a prometheus-adapter config file")

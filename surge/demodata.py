@@ -586,3 +586,107 @@ def write_objects_yaml(path: Path, pods: Sequence[str]) -> None:
     """Write demo_objects as a `kind: List`, the shape `kubectl get -o yaml` prints."""
     document = {"apiVersion": "v1", "kind": "List", "items": demo_objects(pods)}
     path.write_text(yaml.safe_dump(document, sort_keys=False))
+
+
+# -- resource usage: cAdvisor and kubelet series, for metrics.k8s.io -------------------
+
+CPU_SERIES = "container_cpu_usage_seconds_total"
+MEMORY_SERIES = "container_memory_working_set_bytes"
+NODE_CPU_SERIES = "node_cpu_usage_seconds_total"
+NODE_MEMORY_SERIES = "node_memory_working_set_bytes"
+
+
+@dataclass(frozen=True)
+class ContainerUsage:
+    """One container's constant usage: `cpu_cores` per second of CPU time, `memory_bytes`
+    of working set; None leaves that series out."""
+
+    namespace: str
+    pod: str
+    container: str
+    node: str
+    cpu_cores: float | None
+    memory_bytes: float | None
+
+
+@dataclass(frozen=True)
+class NodeUsage:
+    node: str
+    cpu_cores: float
+    memory_bytes: float
+
+
+@dataclass(frozen=True)
+class ResourceUsage:
+    """Known usage, rendered as the kubelet exposes it (cAdvisor container series labelled
+    namespace, pod, container, node; node series from /metrics/resource). Each pod also
+    gets its pod-level cgroup series (`container=""`, the sum of its containers), which
+    cAdvisor exports too and which resource rules must leave out."""
+
+    containers: tuple[ContainerUsage, ...]
+    nodes: tuple[NodeUsage, ...]
+
+
+def demo_resource_usage(pods: Sequence[str]) -> ResourceUsage:
+    """Usage for demo_objects' pods (on node-1..3, as their specs say) and those nodes."""
+    containers = tuple(
+        ContainerUsage(
+            NAMESPACE,
+            pod,
+            DEPLOYMENT,
+            f"node-{i % 3 + 1}",
+            0.25 * (i + 1),
+            float(256 * 2**20 * (i + 1)),
+        )
+        for i, pod in enumerate(pods)
+    )
+    nodes = tuple(
+        NodeUsage(f"node-{n}", 1.5 + n, float(4 * 2**30 + n * 2**20)) for n in range(1, 4)
+    )
+    return ResourceUsage(containers, nodes)
+
+
+def _resource_families(usage: ResourceUsage, times: Sequence[float]) -> Iterator[str]:
+    def stamp(t: float) -> str:
+        return f" {int(t)}" if t.is_integer() else f" {t!r}"
+
+    pods: dict[tuple[str, str, str], list[ContainerUsage]] = {}
+    for c in usage.containers:
+        pods.setdefault((c.namespace, c.pod, c.node), []).append(c)
+    series: list[tuple[dict[str, str], float | None, float | None]] = []  # labels, cores, bytes
+    for (namespace, pod, node), containers in pods.items():
+        for c in containers:
+            labels = {"container": c.container, "namespace": namespace, "pod": pod, "node": node}
+            series.append((labels, c.cpu_cores, c.memory_bytes))
+        whole = {"container": "", "namespace": namespace, "pod": pod, "node": node}
+        cores = [c.cpu_cores for c in containers if c.cpu_cores is not None]
+        bytes_ = [c.memory_bytes for c in containers if c.memory_bytes is not None]
+        series.append((whole, sum(cores) if cores else None, sum(bytes_) if bytes_ else None))
+    kubelet = {"job": "kubelet", "metrics_path": "/metrics/cadvisor"}
+    nodes = [({"node": n.node, "job": "kubelet"}, n.cpu_cores, n.memory_bytes) for n in usage.nodes]
+    for name, rows, counter in (
+        (CPU_SERIES, [({**lbl, **kubelet}, cores) for lbl, cores, _ in series], True),
+        (MEMORY_SERIES, [({**lbl, **kubelet}, bytes_) for lbl, _, bytes_ in series], False),
+        (NODE_CPU_SERIES, [(lbl, cores) for lbl, cores, _ in nodes], True),
+        (NODE_MEMORY_SERIES, [(lbl, bytes_) for lbl, _, bytes_ in nodes], False),
+    ):
+        family = name.removesuffix("_total") if counter else name
+        yield f"# TYPE {family} {'counter' if counter else 'gauge'}"
+        for labels, value in rows:
+            if value is None:
+                continue
+            text = _format_labels(labels)
+            for t in times:
+                sample = value * (t - COUNTER_ORIGIN) if counter else value
+                yield f"{name}{{{text}}} {_format_value(sample)}{stamp(t)}"
+
+
+def generate_resource_openmetrics(
+    start: datetime, end: datetime, step_s: int, usage: ResourceUsage
+) -> str:
+    """OpenMetrics text of `usage` from `start` to `end` every `step_s` seconds, for
+    `promtool tsdb create-blocks-from openmetrics`: CPU counters grow at exactly their
+    rate, so rate() and irate() over them give `cpu_cores`."""
+    first, last = float(math.floor(start.timestamp())), end.timestamp()
+    times = [float(first + k * step_s) for k in range(int((last - first) // step_s) + 1)]
+    return "\n".join([*_resource_families(usage, times), "# EOF"]) + "\n"

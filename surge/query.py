@@ -49,7 +49,9 @@ async def query(args: argparse.Namespace) -> int:
             log.error("listing series failed: %s", err.message)
             print(json.dumps(status(err)))
             return 1
-        app = build_app(b.provider, ready=lambda: True, insecure_skip_auth=True)
+        app = build_app(
+            b.provider, ready=lambda: True, insecure_skip_auth=True, resources=b.resources
+        )
         code, body = await _ask(app, path)
     sys.stdout.write(body if body.endswith("\n") else body + "\n")
     return 0 if 200 <= code < 300 else 1

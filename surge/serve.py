@@ -1,19 +1,45 @@
-"""`surge serve`: the aggregated API server, wired and run until SIGTERM."""
+"""`surge serve`: the aggregated API server, wired and run until SIGTERM.
+
+Shutdown, in order: /readyz fails at once; after --shutdown-delay-duration the port
+closes (new connections are refused), idle keep-alive connections close, requests in
+flight finish; the process exits 0 within --shutdown-grace-period whatever clients do.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import functools
 import logging
 import signal
-from collections.abc import Callable
+import ssl
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from aiohttp import web
-from apiservice.server import build_app
+from prometheus_client import Gauge
 
-from surge.certs import self_signed, server_context
-from surge.wiring import UsageError, backend
+from apiservice.auth import (
+    AccessReviewer,
+    Authenticator,
+    DelegatedAuth,
+    FrontProxyConfig,
+    KubeCalls,
+    ReviewError,
+    TokenReviewer,
+    TrustSource,
+    follow_configmap,
+    load_certificates,
+    read_configmap,
+)
+from apiservice.limits import Limits
+from apiservice.server import APIServer, build_app
+from apiservice.tls import ServingTLS, TLSConfigError, TLSOptions, min_version, openssl_ciphers
+from surge.certs import self_signed
+from surge.keda import start_scaler
+from surge.wiring import UsageError, api_client, backend
 
 log = logging.getLogger("surge.serve")
 
@@ -29,50 +55,189 @@ def _tls_pair(args: argparse.Namespace) -> tuple[Path, Path]:
     return self_signed(Path(args.cert_dir), hosts)
 
 
+def _tls_settings(args: argparse.Namespace) -> tuple[ssl.TLSVersion, str | None]:
+    """The version floor and ciphers, checked before anything is loaded or generated."""
+    try:
+        return min_version(args.tls_min_version), openssl_ciphers(args.tls_cipher_suites)
+    except TLSConfigError as err:
+        raise UsageError(f"--tls-*: {err}") from None
+
+
+def _tls_options(args: argparse.Namespace) -> TLSOptions:
+    cert, key = _tls_pair(args)
+    version, ciphers = _tls_settings(args)
+    return TLSOptions(cert, key, version, ciphers, request_client_certs=not args.insecure_skip_auth)
+
+
+def _limits(args: argparse.Namespace) -> Limits:
+    if args.max_requests_inflight < 0:
+        raise UsageError("--max-requests-inflight must not be negative")
+    if args.request_timeout <= 0:
+        raise UsageError("--request-timeout must be above 0")
+    if args.shutdown_delay_duration >= args.shutdown_grace_period:
+        raise UsageError("--shutdown-delay-duration must be shorter than --shutdown-grace-period")
+    return Limits(
+        max_requests_inflight=args.max_requests_inflight,
+        request_timeout_s=args.request_timeout,
+        idle_timeout_s=args.idle_connection_timeout,
+    )
+
+
+def _read_cas(path: str, flag: str) -> tuple[Any, ...]:
+    try:
+        return load_certificates(Path(path).read_bytes(), f"{flag} {path}")
+    except OSError as err:
+        raise UsageError(f"cannot read {flag} {path}: {err.strerror}") from None
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+
+
+@dataclass
+class _Delegation:
+    auth: DelegatedAuth
+    trust: TrustSource
+    follow: Callable[[], Coroutine[Any, Any, None]] | None  # keeps the trust on the ConfigMap
+
+
+async def _delegation(args: argparse.Namespace, stack: contextlib.AsyncExitStack) -> _Delegation:
+    client_cas = _read_cas(args.client_ca_file, "--client-ca-file") if args.client_ca_file else None
+    front_proxy = None
+    if args.requestheader_client_ca_file:
+        front_proxy = FrontProxyConfig(
+            _read_cas(args.requestheader_client_ca_file, "--requestheader-client-ca-file"),
+            frozenset(args.requestheader_allowed_names),
+            tuple(args.requestheader_username_headers),
+            tuple(args.requestheader_group_headers),
+            tuple(args.requestheader_extra_headers_prefix),
+        )
+    hint = "; or pass --insecure-skip-auth to serve without authentication (demo only)"
+    try:
+        authn = KubeCalls(await api_client(args.authentication_kubeconfig, "authentication"))
+        stack.push_async_callback(authn.close)
+        authz = KubeCalls(await api_client(args.authorization_kubeconfig, "authorization"))
+        stack.push_async_callback(authz.close)
+    except UsageError as err:
+        raise UsageError(f"{err}{hint}") from None
+    trust = TrustSource(client_cas, front_proxy)
+    follow = None
+    if trust.needs_configmap and not args.authentication_skip_lookup:
+        try:
+            await read_configmap(authn, trust)
+        except ReviewError as err:
+            raise UsageError(
+                f"{err}; pass --client-ca-file and --requestheader-client-ca-file, "
+                f"or --authentication-skip-lookup{hint}"
+            ) from None
+        follow = functools.partial(follow_configmap, authn, trust)
+    if not trust.current.client_cas and trust.current.front_proxy is None and follow is None:
+        log.warning("no client CA and no front-proxy CA: only bearer tokens can authenticate")
+    auth = DelegatedAuth(
+        Authenticator(trust, TokenReviewer(authn, args.authentication_token_webhook_cache_ttl)),
+        AccessReviewer(
+            authz,
+            args.authorization_webhook_cache_authorized_ttl,
+            args.authorization_webhook_cache_unauthorized_ttl,
+        ),
+        tuple(args.authorization_always_allow_paths),
+    )
+    return _Delegation(auth, trust, follow)
+
+
 async def serve(args: argparse.Namespace, on_ready: Callable[[], None] | None = None) -> int:
     """Serve until SIGTERM or SIGINT; `on_ready` runs once the port is open."""
-    if not args.insecure_skip_auth:
-        raise UsageError(
-            "delegated authentication is not available yet; "
-            "pass --insecure-skip-auth to serve without it (anyone reaching the port is trusted)"
-        )
-    log.warning(
-        "AUTHENTICATION IS OFF (--insecure-skip-auth): every caller reaching port %d is trusted",
-        args.secure_port,
-    )
-    cert, key = _tls_pair(args)
-    try:
-        ssl_context = server_context(cert, key)
-    except (OSError, ValueError) as err:
-        raise UsageError(f"cannot load the serving certificate {cert}: {err}") from None
-    async with backend(args, watch=True) as b:
+    limits = _limits(args)
+    _tls_settings(args)
+    async with contextlib.AsyncExitStack() as stack:
+        tasks: list[asyncio.Task[None]] = []
+        if args.insecure_skip_auth:
+            log.warning(
+                "AUTHENTICATION IS OFF (--insecure-skip-auth): every caller reaching port %d "
+                "is trusted with every metric; never run this way in a cluster",
+                args.secure_port,
+            )
+            auth, tls = None, _serving_tls(_tls_options(args))
+        else:
+            delegation = await _delegation(args, stack)
+            auth, trust = delegation.auth, delegation.trust
+            tls = _serving_tls(_tls_options(args), trust.current.pem())
+            trust.on_change = lambda current: tls.set_client_cas(current.pem())
+            if delegation.follow is not None:
+                tasks.append(asyncio.create_task(delegation.follow(), name="auth-configmap"))
+        b = await stack.enter_async_context(backend(args, watch=True))
         try:
             await b.discovery.relist()
         except Exception as err:
             log.error("first series listing failed, retrying every relist interval: %s", err)
-        relist = asyncio.create_task(b.discovery.run(), name="series-relist")
+        tasks.append(asyncio.create_task(b.discovery.run(), name="series-relist"))
+        tasks.append(asyncio.create_task(tls.watch(), name="serving-cert-reload"))
         await b.engine.start()
+        stopping = asyncio.Event()
+        Gauge(
+            "surge_object_index_live",
+            "1 while every object index is kept current by its watch; 0 while Surge answers "
+            "from the last index because the Kubernetes API is unreachable.",
+            registry=b.registry,
+        ).set_function(lambda: float(b.objects.live()))
         app = build_app(
             b.provider,
             metrics_registry=b.registry,
-            ready=lambda: b.discovery.registry.listed_at is not None and b.objects.ready(),
-            insecure_skip_auth=True,
+            ready=lambda: (
+                not stopping.is_set()
+                and b.discovery.registry.listed_at is not None
+                and b.objects.ready()
+            ),
+            insecure_skip_auth=auth is None,
+            auth=auth,
+            limits=limits,
+            resources=b.resources,
         )
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, args.bind_address, args.secure_port, ssl_context=ssl_context)
-        await site.start()
+        grace = args.shutdown_grace_period
+        drain = grace - args.shutdown_delay_duration
+        # aiohttp waits up to its timeout for handlers, then as long again for cancelled
+        # ones: half the drain each, less a margin for closing the backend.
+        server = APIServer(
+            app,
+            args.bind_address,
+            args.secure_port,
+            tls.context,
+            shutdown_timeout=max((drain - 1.0) / 2, 0.1),
+        )
+        try:
+            await server.start()
+        except OSError as err:
+            raise UsageError(
+                f"cannot listen on {args.bind_address}:{args.secure_port}: {err.strerror}"
+            ) from None
         log.info("serving on https://%s:%d", args.bind_address, args.secure_port)
+        scaler = await start_scaler(args, b, *_tls_pair(args))
         if on_ready is not None:
             on_ready()
-        stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
-        log.info("shutting down")
-        relist.cancel()
-        await runner.cleanup()
+            loop.add_signal_handler(sig, stopping.set)
+        await stopping.wait()
+        log.info("shutting down: /readyz fails from now on")
+        if args.shutdown_delay_duration > 0:
+            await asyncio.sleep(args.shutdown_delay_duration)
+        log.info("closing the port; finishing the requests in flight")
+        if scaler is not None:
+            await scaler.stop(grace_s=max(drain - 1.0, 0.1) / 2)
+        try:
+            async with asyncio.timeout(max(drain - 0.5, 0.1)):
+                await server.stop()
+        except TimeoutError:
+            log.warning("requests still running at the end of the grace period were cut")
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         await b.engine.close()
         await b.objects.close()
+        log.info("stopped")
     return 0
+
+
+def _serving_tls(options: TLSOptions, client_ca_pem: bytes = b"") -> ServingTLS:
+    try:
+        return ServingTLS(options, client_ca_pem)
+    except TLSConfigError as err:
+        raise UsageError(str(err)) from None

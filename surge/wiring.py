@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client import CollectorRegistry
 
@@ -15,6 +18,7 @@ from adapter.engine import EngineSettings, NaiveEngine, OptimizedEngine
 from adapter.objects import ClusterObjects, KubeAPI, ObjectIndex, StaticObjects
 from adapter.prometheus import PrometheusClient, PrometheusSettings
 from adapter.provider import PrometheusProvider
+from adapter.resources_provider import ResourceMetricsSource
 from adapter.rules import AdapterConfig, load_config
 
 log = logging.getLogger(__name__)
@@ -62,21 +66,28 @@ def adapter_config(path: str) -> AdapterConfig:
         raise UsageError(first + hint) from None
 
 
-async def _kube_api(kubeconfig: str | None) -> KubeAPI:
+async def api_client(kubeconfig: str | None, purpose: str) -> Any:
+    """A kubernetes-asyncio ApiClient from `kubeconfig`, or in-cluster when None."""
     from kubernetes_asyncio import config as kube_config
+    from kubernetes_asyncio.client import ApiClient, Configuration
 
+    if kubeconfig and not await asyncio.to_thread(os.path.isfile, kubeconfig):
+        raise UsageError(f"cannot load the {purpose} Kubernetes client: no file {kubeconfig}")
     try:
         if kubeconfig:
-            client = await kube_config.new_client_from_config(config_file=kubeconfig)
-        else:
-            kube_config.load_incluster_config()
-            from kubernetes_asyncio.client import ApiClient
-
-            client = ApiClient()
+            return await kube_config.new_client_from_config(config_file=kubeconfig)
+        configuration = Configuration()
+        kube_config.load_incluster_config(client_configuration=configuration)
+        return ApiClient(configuration=configuration)
     except Exception as err:
         where = kubeconfig or "in-cluster configuration"
-        raise UsageError(f"cannot load Kubernetes client config from {where}: {err}") from None
-    return KubeAPI(client)
+        raise UsageError(
+            f"cannot load the {purpose} Kubernetes client from {where}: {err}"
+        ) from None
+
+
+async def _kube_api(kubeconfig: str | None) -> KubeAPI:
+    return KubeAPI(await api_client(kubeconfig, "objects"))
 
 
 @dataclass
@@ -87,6 +98,7 @@ class Backend:
     prometheus: PrometheusClient
     engine: NaiveEngine
     registry: CollectorRegistry
+    resources: ResourceMetricsSource | None = None  # metrics.k8s.io, from resourceRules
 
 
 def _engine(
@@ -108,6 +120,20 @@ def _engine(
         max_query_length=args.max_query_length,
     )
     return OptimizedEngine(prometheus, settings, registry=registry)
+
+
+def _resource_metrics(
+    config: AdapterConfig, objects: ObjectIndex, engine: NaiveEngine
+) -> ResourceMetricsSource | None:
+    """metrics.k8s.io when the config has resourceRules, as prometheus-adapter serves it."""
+    if config.resource_rules is None:
+        return None
+    from adapter.naming import RuleError
+
+    try:
+        return ResourceMetricsSource(config.resource_rules, objects, engine)
+    except RuleError as err:
+        raise UsageError(f"{config.source}: {err.message}") from None
 
 
 @contextlib.asynccontextmanager
@@ -138,7 +164,8 @@ async def backend(args: argparse.Namespace, *, watch: bool) -> AsyncIterator[Bac
         )
         engine = _engine(args, prometheus, registry)
         provider = PrometheusProvider(discovery.registry, objects, engine)
-        yield Backend(provider, discovery, objects, prometheus, engine, registry)
+        resources = _resource_metrics(config, objects, engine)
+        yield Backend(provider, discovery, objects, prometheus, engine, registry, resources)
     finally:
         await prometheus.close()
         if api is not None:

@@ -118,7 +118,9 @@ def parse_trigger(
     match given[0]:
         case "metricName":
             metric = metadata["metricName"].strip()
-            resource = _required(metadata, "resource", "with metricName (pods, deployments.apps, ...)")
+            resource = _required(
+                metadata, "resource", "with metricName (pods, deployments.apps, ...)"
+            )
             name = metadata.get("name", "").strip() or None
             if name is not None and metadata.get("labelSelector", "").strip():
                 raise InvalidMetadata("labelSelector", "give name or labelSelector, not both")

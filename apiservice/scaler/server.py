@@ -49,8 +49,9 @@ _CODES = {
 
 
 def whole(value: float) -> int:
-    """The deprecated int64 fields: the float rounded, for KEDA versions that read only them."""
-    return round(value) if math.isfinite(value) else 0
+    """The deprecated int64 fields, for KEDA versions that read only them: the float
+    rounded half up (2.5 -> 3, not Python's 2)."""
+    return math.floor(value + 0.5) if math.isfinite(value) else 0
 
 
 class ExternalScaler(pb_grpc.ExternalScalerServicer):
@@ -126,7 +127,9 @@ class ExternalScaler(pb_grpc.ExternalScalerServicer):
 
     # -- errors -------------------------------------------------------------------
 
-    async def _fail(self, method: str, context: grpc.aio.ServicerContext, err: Exception) -> NoReturn:
+    async def _fail(
+        self, method: str, context: grpc.aio.ServicerContext, err: Exception
+    ) -> NoReturn:
         if isinstance(err, InvalidMetadata):
             code, message = grpc.StatusCode.INVALID_ARGUMENT, str(err)
         elif isinstance(err, APIError):
@@ -205,8 +208,33 @@ class ExternalScaler(pb_grpc.ExternalScalerServicer):
 
 
 def tls_credentials(cert_file: Path, key_file: Path) -> grpc.ServerCredentials:
-    """Server TLS from the same PEM pair the HTTPS server serves."""
-    return grpc.ssl_server_credentials([(key_file.read_bytes(), cert_file.read_bytes())])
+    """Server TLS from the PEM pair the HTTPS server serves, re-read when either file
+    changes (a rotated certificate is used from the next handshake on)."""
+
+    def stamp() -> tuple[int, int]:
+        return cert_file.stat().st_mtime_ns, key_file.stat().st_mtime_ns
+
+    def load() -> grpc.ServerCertificateConfiguration:
+        return grpc.ssl_server_certificate_configuration(
+            [(key_file.read_bytes(), cert_file.read_bytes())]
+        )
+
+    loaded = [stamp()]
+
+    def fetch() -> grpc.ServerCertificateConfiguration | None:
+        try:
+            now = stamp()
+            if now == loaded[0]:
+                return None
+            config = load()
+        except (OSError, ValueError) as err:
+            log.error("cannot reload the scaler's serving certificate: %s", err)
+            return None
+        loaded[0] = now
+        log.info("the scaler's serving certificate was reloaded from %s", cert_file)
+        return config
+
+    return grpc.dynamic_ssl_server_credentials(load(), fetch)
 
 
 class ScalerServer:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from bench import fleet, storm
 
@@ -132,3 +133,10 @@ def test_rules_for_more_metrics_extend_the_fleets_rules() -> None:
     names = [m.name for m in fleet.metrics(METRICS)]
     assert names == ["http_requests_waiting", "ai_llm_response_time_p99_seconds",
                      "http_requests_waiting_m1"]  # fmt: skip
+
+
+def test_objects_file_is_yaml_and_json() -> None:
+    objects = fleet.objects(fleet.fleet(2, 3, 2))
+    text = storm.objects_documents(objects)
+    assert list(yaml.safe_load_all(text)) == objects
+    assert storm.read_objects(text) == objects

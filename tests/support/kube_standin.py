@@ -26,8 +26,18 @@ kubernetes-asyncio):
   nothing acceptable is offered.
 - Status errors (kind Status, reason, code) for 400, 404, 405, 406, 410 and 503.
 
+- reviews, the delegated auth an extension API server asks of kube-apiserver:
+  POST /apis/authentication.k8s.io/v1/tokenreviews and
+  /apis/authorization.k8s.io/v1/subjectaccessreviews take and answer the v1 objects (201,
+  the request echoed with `status`; 400 for a body that is not the object, 400 for a
+  TokenReview without a token, 422 Invalid for a SubjectAccessReview without exactly one
+  kind of attributes or without user and groups). Which tokens are valid (`set_token`)
+  and what access is allowed or denied (`allow`, `deny`) are set by tests, and every
+  review is counted (`review_calls`) and kept (`reviews`) for caching tests.
+
 Not implemented: writes over HTTP (405), subresources, protobuf, consistent snapshots for
-`continue` (it continues in the current state), authentication and authorization.
+`continue` (it continues in the current state); requests to the stand-in itself are not
+authenticated.
 
 `down = True` injects a fault: every request gets a 503 Status and open watches end;
 stop() then start() refuses connections and comes back on the same port.
@@ -42,7 +52,7 @@ import copy
 import json
 import threading
 import uuid
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -116,6 +126,7 @@ RESOURCES: tuple[ResourceType, ...] = (
     ),
     ResourceType("", "v1", "nodes", "node", "Node", False, ("no",)),
     ResourceType("", "v1", "services", "service", "Service", True, ("svc",)),
+    ResourceType("", "v1", "configmaps", "configmap", "ConfigMap", True, ("cm",)),
     ResourceType(
         "", "v1", "persistentvolumes", "persistentvolume", "PersistentVolume", False, ("pv",)
     ),
@@ -442,6 +453,94 @@ def _table(
     return table
 
 
+@dataclass(frozen=True)
+class AccessRule:
+    """One allow or deny rule for SubjectAccessReviews: "*" matches anything, and a rule
+    names a user, a group, or neither (everyone). A rule with `path` matches only
+    non-resource requests, one without only resource requests."""
+
+    user: str | None = None
+    group: str | None = None
+    verb: str = "*"
+    api_group: str = "*"
+    resource: str = "*"
+    subresource: str = "*"
+    namespace: str = "*"
+    name: str = "*"
+    path: str | None = None
+    reason: str = ""
+
+    def matches(self, spec: JSONObject) -> bool:
+        if self.user is not None and spec.get("user") != self.user:
+            return False
+        if self.group is not None and self.group not in (spec.get("groups") or []):
+            return False
+        if self.path is not None:
+            attrs = spec.get("nonResourceAttributes")
+            if attrs is None:
+                return False
+            wanted = {"path": self.path, "verb": self.verb}
+        else:
+            attrs = spec.get("resourceAttributes")
+            if attrs is None:
+                return False
+            wanted = {
+                "verb": self.verb,
+                "group": self.api_group,
+                "resource": self.resource,
+                "subresource": self.subresource,
+                "namespace": self.namespace,
+                "name": self.name,
+            }
+        return all(want == "*" or attrs.get(key, "") == want for key, want in wanted.items())
+
+
+@dataclass(frozen=True)
+class TokenUser:
+    """status.user of an authenticated TokenReview."""
+
+    username: str
+    uid: str = ""
+    groups: tuple[str, ...] = ()
+    extra: dict[str, list[str]] = field(default_factory=dict)
+    audiences: tuple[str, ...] = ("https://kubernetes.default.svc.cluster.local",)
+
+    def status_user(self) -> JSONObject:
+        user: JSONObject = {"username": self.username}
+        if self.uid:
+            user["uid"] = self.uid
+        if self.groups:
+            user["groups"] = list(self.groups)
+        if self.extra:
+            user["extra"] = self.extra
+        return user
+
+
+def _review_body(raw: bytes, api_version: str, kind: str) -> JSONObject:
+    """The posted object, checked the way the apiserver's decoder checks it."""
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        raise StandinError(
+            400,
+            "BadRequest",
+            "the body of the request was in an unknown format - accepted media types "
+            "include: application/json, application/yaml, application/vnd.kubernetes.protobuf",
+        ) from None
+    if not isinstance(body, dict):
+        raise StandinError(400, "BadRequest", f"{kind} in body must be an object")
+    if body.get("apiVersion") != api_version or body.get("kind") != kind:
+        raise StandinError(
+            400,
+            "BadRequest",
+            f"the API version in the data ({body.get('apiVersion')}) does not match the "
+            f"expected API version ({api_version})",
+        )
+    if not isinstance(body.get("spec"), dict):
+        body["spec"] = {}
+    return body
+
+
 def _key(obj: JSONObject) -> tuple[str, str]:
     meta = obj.get("metadata", {})
     return meta.get("namespace", ""), meta.get("name", "")
@@ -469,6 +568,14 @@ class KubeStandin:
         self._watchers: set[_Watcher] = set()
         self._runner: web.AppRunner | None = None
         self._down = False
+        self.tokens: dict[str, TokenUser] = {}
+        self.access_rules: list[tuple[bool, AccessRule]] = []  # (allow?, rule)
+        self.review_calls: Counter[str] = Counter()
+        self.reviews: list[JSONObject] = []
+        self.app.router.add_post("/apis/authentication.k8s.io/v1/tokenreviews", self._token_review)
+        self.app.router.add_post(
+            "/apis/authorization.k8s.io/v1/subjectaccessreviews", self._access_review
+        )
 
     # ----- lifecycle -----
     @property
@@ -635,6 +742,89 @@ class KubeStandin:
             if r == resource and (namespace is None or ns == namespace)
         ]
         return [copy.deepcopy(o) for o in sorted(found, key=_key)]
+
+    # ----- reviews: control -----
+    def set_token(self, token: str, user: TokenUser | None) -> None:
+        """Make `token` authenticate as `user` (None: no longer valid)."""
+        if user is None:
+            self.tokens.pop(token, None)
+        else:
+            self.tokens[token] = user
+
+    def allow(self, rule: AccessRule) -> None:
+        self.access_rules.append((True, rule))
+
+    def deny(self, rule: AccessRule) -> None:
+        """An explicit denial (status.denied), checked before every allow rule."""
+        self.access_rules.append((False, rule))
+
+    def clear_access(self) -> None:
+        self.access_rules.clear()
+
+    # ----- reviews: HTTP -----
+    async def _token_review(self, request: web.Request) -> web.Response:
+        body = _review_body(await request.read(), "authentication.k8s.io/v1", "TokenReview")
+        self.review_calls["tokenreviews"] += 1
+        self.reviews.append(copy.deepcopy(body))
+        spec = body["spec"]
+        token = spec.get("token")
+        if not isinstance(token, str) or not token:
+            raise StandinError(
+                400, "BadRequest", "token is required for TokenReview in authentication"
+            )
+        user = self.tokens.get(token)
+        wanted = list(spec.get("audiences") or [])
+        status: JSONObject = {"user": {}}
+        if user is not None:
+            granted = [a for a in user.audiences if not wanted or a in wanted]
+            if granted:
+                status = {"authenticated": True, "user": user.status_user(), "audiences": granted}
+            else:
+                status["error"] = "token audiences is invalid for the target audiences"
+        body["metadata"] = {"creationTimestamp": None}
+        body["status"] = status
+        return _json_response(body, status=201)
+
+    async def _access_review(self, request: web.Request) -> web.Response:
+        body = _review_body(await request.read(), "authorization.k8s.io/v1", "SubjectAccessReview")
+        self.review_calls["subjectaccessreviews"] += 1
+        self.reviews.append(copy.deepcopy(body))
+        spec = body["spec"]
+        problems = []
+        has_resource = spec.get("resourceAttributes") is not None
+        has_path = spec.get("nonResourceAttributes") is not None
+        if has_resource and has_path:
+            problems.append(
+                'spec.nonResourceAttributes: Invalid value: "null": cannot be specified in '
+                "combination with resourceAttributes"
+            )
+        if not has_resource and not has_path:
+            problems.append(
+                'spec.resourceAttributes: Invalid value: "null": exactly one of '
+                "nonResourceAttributes or resourceAttributes must be specified"
+            )
+        if not spec.get("user") and not spec.get("groups"):
+            problems.append(
+                'spec.user: Invalid value: "": at least one of user or group must be specified'
+            )
+        if problems:
+            joined = problems[0] if len(problems) == 1 else "[" + ", ".join(problems) + "]"
+            raise StandinError(
+                422,
+                "Invalid",
+                f'SubjectAccessReview.authorization.k8s.io "" is invalid: {joined}',
+                {"group": "authorization.k8s.io", "kind": "SubjectAccessReview"},
+            )
+        status: JSONObject = {"allowed": False}
+        for allow, rule in sorted(self.access_rules, key=lambda r: r[0]):
+            if rule.matches(spec):
+                status = {"allowed": True} if allow else {"allowed": False, "denied": True}
+                if rule.reason:
+                    status["reason"] = rule.reason
+                break
+        body["metadata"] = {"creationTimestamp": None}
+        body["status"] = status
+        return _json_response(body, status=201)
 
     # ----- HTTP -----
     @web.middleware
@@ -1021,3 +1211,23 @@ class KubeStandinThread:
 
     def objects(self, kind: str, namespace: str | None = None) -> list[JSONObject]:
         return self._call(lambda: self._server.objects(kind, namespace))
+
+    def set_token(self, token: str, user: TokenUser | None) -> None:
+        self._call(lambda: self._server.set_token(token, user))
+
+    def allow(self, rule: AccessRule) -> None:
+        self._call(lambda: self._server.allow(rule))
+
+    def deny(self, rule: AccessRule) -> None:
+        self._call(lambda: self._server.deny(rule))
+
+    def clear_access(self) -> None:
+        self._call(self._server.clear_access)
+
+    def review_calls(self) -> dict[str, int]:
+        """Reviews received so far, by resource (tokenreviews, subjectaccessreviews)."""
+        return self._call(lambda: dict(self._server.review_calls))
+
+    def reviews(self) -> list[JSONObject]:
+        """Every review object received, in order."""
+        return self._call(lambda: copy.deepcopy(self._server.reviews))

@@ -41,7 +41,7 @@ from apiservice.provider import (
 )
 from apiservice.quantity import Quantity
 from apiservice.selectors import Selector, parse_selector
-from apiservice.server import AUTH_NOT_IMPLEMENTED, APIServer, build_app
+from apiservice.server import AUTH_REQUIRED, APIServer, build_app
 from apiservice.types import (
     UnconvertibleSelector,
     encode,
@@ -565,9 +565,9 @@ async def test_unexpected_errors_are_generic_500s_logged_here(
 
 
 def test_auth_is_required_unless_skipped(provider: MemoryProvider) -> None:
-    with pytest.raises(ValueError, match="pass --insecure-skip-auth") as caught:
+    with pytest.raises(ValueError, match="--insecure-skip-auth") as caught:
         build_app(provider, insecure_skip_auth=False)
-    assert str(caught.value) == AUTH_NOT_IMPLEMENTED
+    assert str(caught.value) == AUTH_REQUIRED
 
 
 # -- health and metrics -----------------------------------------------------------------------

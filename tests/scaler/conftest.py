@@ -1,0 +1,137 @@
+"""The KEDA scaler over the real provider stack: the constant Prometheus behind a recording
+proxy, the seed rules, the optimized engine on an injected clock, gRPC over real TLS."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import pytest
+import trustme
+
+from adapter.discovery import SeriesDiscovery
+from adapter.engine import EngineSettings, OptimizedEngine
+from adapter.objects import StaticObjects
+from adapter.prometheus import PrometheusClient, PrometheusSettings
+from adapter.provider import PrometheusProvider
+from adapter.rules import load_config
+from apiservice.scaler import externalscaler_pb2_grpc as pb_grpc
+from apiservice.scaler.server import ExternalScaler, ScalerServer, tls_credentials
+from apiservice.scaler.streams import StreamHub
+from surge.demodata import write_objects_yaml
+from tests.support.oracle import ConstantData
+from tests.support.promproxy import PrometheusProxy
+
+ROOT = Path(__file__).resolve().parents[2]
+SEED_RULES = ROOT / "deploy" / "config" / "seed-rules.yaml"
+FRESHNESS_S = 10.0
+MAX_STALENESS_S = 60.0
+
+
+class Clock:
+    """Settable time, starting at the real now (the constant data is dated around it)."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@dataclass
+class Scaler:
+    stub: pb_grpc.ExternalScalerStub
+    engine: OptimizedEngine
+    proxy: PrometheusProxy
+    clock: Clock
+    server: ScalerServer
+    port: int
+    ca_pem: bytes
+
+
+@pytest.fixture(scope="session")
+def tls_pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, bytes]:
+    """A serving pair for 127.0.0.1 from a test CA: (cert file, key file, CA PEM)."""
+    folder = tmp_path_factory.mktemp("scaler-tls")
+    ca = trustme.CA()
+    issued = ca.issue_cert("127.0.0.1", "localhost")
+    cert, key = folder / "tls.crt", folder / "tls.key"
+    issued.cert_chain_pems[0].write_to_path(cert)
+    issued.private_key_pem.write_to_path(key)
+    return cert, key, ca.cert_pem.bytes()
+
+
+async def start_scaler(
+    prometheus: ConstantData, objects: Path, tls: tuple[Path, Path, bytes], *, raw_query: bool
+) -> tuple[Scaler, grpc.aio.Channel, PrometheusClient]:
+    proxy = PrometheusProxy(prometheus.url)
+    await proxy.start()
+    clock = Clock()
+    client = PrometheusClient(PrometheusSettings(proxy.url, timeout_s=2.0))
+    index = StaticObjects.from_file(objects)
+    discovery = SeriesDiscovery(
+        load_config(SEED_RULES), client, lambda: index.mapper, max_age_s=7200, clock=clock
+    )
+    await discovery.relist()
+    settings = EngineSettings(
+        freshness_s=FRESHNESS_S, max_staleness_s=MAX_STALENESS_S, idle_after_s=10**6
+    )
+    engine = OptimizedEngine(client, settings, clock=clock)
+    provider = PrometheusProvider(discovery.registry, index, engine)
+    scaler = ExternalScaler(
+        provider, StreamHub(engine), raw_query=provider.raw_query if raw_query else None
+    )
+    cert, key, ca_pem = tls
+    server = ScalerServer(scaler, "127.0.0.1", 0, tls_credentials(cert, key))
+    await server.start()
+    channel = grpc.aio.secure_channel(
+        f"127.0.0.1:{server.port}", grpc.ssl_channel_credentials(root_certificates=ca_pem)
+    )
+    proxy.queries.clear()
+    stub = pb_grpc.ExternalScalerStub(channel)
+    return Scaler(stub, engine, proxy, clock, server, server.port, ca_pem), channel, client
+
+
+@pytest.fixture(scope="session")
+def objects_file(
+    tmp_path_factory: pytest.TempPathFactory, prometheus_constant: ConstantData
+) -> Path:
+    path = tmp_path_factory.mktemp("scaler-objects") / "objects.yaml"
+    write_objects_yaml(path, prometheus_constant.pods)
+    return path
+
+
+async def _scaler(
+    prometheus: ConstantData, objects: Path, tls: tuple[Path, Path, bytes], *, raw_query: bool
+) -> AsyncIterator[Scaler]:
+    built, channel, client = await start_scaler(prometheus, objects, tls, raw_query=raw_query)
+    yield built
+    await channel.close()
+    await built.server.stop(0)
+    await built.engine.close()
+    await client.close()
+    await built.proxy.stop()
+
+
+@pytest.fixture
+async def scaler(
+    prometheus_constant: ConstantData, objects_file: Path, tls_pair: tuple[Path, Path, bytes]
+) -> AsyncIterator[Scaler]:
+    """Raw PromQL triggers allowed."""
+    async for built in _scaler(prometheus_constant, objects_file, tls_pair, raw_query=True):
+        yield built
+
+
+@pytest.fixture
+async def strict_scaler(
+    prometheus_constant: ConstantData, objects_file: Path, tls_pair: tuple[Path, Path, bytes]
+) -> AsyncIterator[Scaler]:
+    """Raw PromQL triggers refused (the server's default)."""
+    async for built in _scaler(prometheus_constant, objects_file, tls_pair, raw_query=False):
+        yield built

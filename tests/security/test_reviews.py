@@ -1,0 +1,392 @@
+"""TokenReview and SubjectAccessReview clients against the stand-in, with an injected clock
+for the caches; RequestInfo attributes, Forbidden messages and front-proxy headers."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from kubernetes_asyncio import config as kube_config
+from multidict import CIMultiDict, CIMultiDictProxy
+
+from apiservice.auth import (
+    AccessReviewer,
+    Attributes,
+    FrontProxyConfig,
+    KubeCalls,
+    ReviewError,
+    TokenReviewer,
+    UserInfo,
+    access_review_spec,
+    forbidden,
+    path_allowed,
+    request_attributes,
+)
+from tests.support.kube_standin import AccessRule, KubeStandin, TokenUser
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+async def kube(kube_standin: KubeStandin, tmp_path: Path) -> AsyncIterator[KubeCalls]:
+    config = kube_standin.write_kubeconfig(tmp_path / "kubeconfig")
+    calls = KubeCalls(await kube_config.new_client_from_config(config_file=str(config)))
+    yield calls
+    await calls.close()
+
+
+POD_METRIC = Attributes(
+    "get",
+    "/apis/custom.metrics.k8s.io/v1beta2/namespaces/ns/pods/*/rps",
+    True,
+    "custom.metrics.k8s.io",
+    "v1beta2",
+    "ns",
+    "pods",
+    "rps",
+    "*",
+)
+HPA = UserInfo("hpa", "", ("system:serviceaccounts", "system:authenticated"))
+
+
+# -- TokenReview ---------------------------------------------------------------------------------
+
+
+async def test_token_review_answers_and_caches_both_ways(
+    kube_standin: KubeStandin, kube: KubeCalls
+) -> None:
+    kube_standin.set_token("good", TokenUser("bob", "u-1", ("devs",), {"scope": ["a", "b"]}))
+    clock = Clock()
+    tokens = TokenReviewer(kube, ttl_s=10, clock=clock)
+    for _ in range(3):
+        assert await tokens.review("good") == UserInfo(
+            "bob", "u-1", ("devs",), {"scope": ("a", "b")}
+        )
+        assert await tokens.review("bad") is None
+    assert kube_standin.review_calls["tokenreviews"] == 2
+    kube_standin.set_token("good", None)  # revoked: still valid until the cache expires
+    clock.now += 9.9
+    assert await tokens.review("good") is not None
+    clock.now += 0.2
+    assert await tokens.review("good") is None
+    assert kube_standin.review_calls["tokenreviews"] == 3
+
+
+async def test_token_review_audiences(kube_standin: KubeStandin, kube: KubeCalls) -> None:
+    kube_standin.set_token("t", TokenUser("bob", audiences=("surge",)))
+    assert await TokenReviewer(kube, audiences=("surge",)).review("t") == UserInfo("bob")
+    assert await TokenReviewer(kube, audiences=("other",)).review("t") is None
+    assert kube_standin.reviews[-1]["spec"] == {"token": "t", "audiences": ["other"]}
+
+
+async def test_token_review_errors_are_not_cached(
+    kube_standin: KubeStandin, kube: KubeCalls
+) -> None:
+    kube_standin.set_token("good", TokenUser("bob"))
+    tokens = TokenReviewer(kube, clock=Clock())
+    kube_standin.down = True
+    with pytest.raises(ReviewError, match="503"):
+        await tokens.review("good")
+    kube_standin.down = False
+    assert await tokens.review("good") == UserInfo("bob")
+
+
+async def test_token_review_with_the_api_gone(kube_standin: KubeStandin, kube: KubeCalls) -> None:
+    await kube_standin.stop()
+    with pytest.raises(ReviewError, match="unreachable"):
+        await TokenReviewer(kube).review("anything")
+
+
+async def test_concurrent_reviews_of_one_token_are_one_call(
+    kube_standin: KubeStandin, kube: KubeCalls
+) -> None:
+    kube_standin.set_token("good", TokenUser("bob"))
+    tokens = TokenReviewer(kube)
+    answers = await asyncio.gather(*(tokens.review("good") for _ in range(20)))
+    assert set(answers) == {UserInfo("bob")}
+    assert kube_standin.review_calls["tokenreviews"] == 1
+
+
+async def test_empty_token_is_refused_by_the_api(kube: KubeCalls) -> None:
+    with pytest.raises(ReviewError, match="token is required"):
+        await TokenReviewer(kube).review("")
+
+
+# -- SubjectAccessReview -------------------------------------------------------------------------
+
+
+async def test_access_review_spec_and_answer(kube_standin: KubeStandin, kube: KubeCalls) -> None:
+    kube_standin.allow(AccessRule(user="hpa", resource="pods", reason="RBAC: allowed"))
+    reviewer = AccessReviewer(kube, clock=Clock())
+    decision = await reviewer.decide(HPA, POD_METRIC)
+    assert (decision.allowed, decision.reason) == (True, "RBAC: allowed")
+    assert kube_standin.reviews[-1] == {
+        "apiVersion": "authorization.k8s.io/v1",
+        "kind": "SubjectAccessReview",
+        "spec": {
+            "resourceAttributes": {
+                "namespace": "ns",
+                "verb": "get",
+                "group": "custom.metrics.k8s.io",
+                "version": "v1beta2",
+                "resource": "pods",
+                "subresource": "rps",
+                "name": "*",
+            },
+            "user": "hpa",
+            "groups": ["system:serviceaccounts", "system:authenticated"],
+        },
+    }
+
+
+async def test_allowed_and_denied_have_their_own_ttls(
+    kube_standin: KubeStandin, kube: KubeCalls
+) -> None:
+    kube_standin.allow(AccessRule(user="hpa"))
+    clock = Clock()
+    reviewer = AccessReviewer(kube, allowed_ttl_s=30, denied_ttl_s=5, clock=clock)
+    denied_user = UserInfo("eve", groups=("system:authenticated",))
+    for _ in range(3):
+        assert (await reviewer.decide(HPA, POD_METRIC)).allowed
+        assert not (await reviewer.decide(denied_user, POD_METRIC)).allowed
+    assert kube_standin.review_calls["subjectaccessreviews"] == 2
+    kube_standin.allow(AccessRule(user="eve"))
+    clock.now += 6  # the denial expired, the allowance did not
+    assert (await reviewer.decide(denied_user, POD_METRIC)).allowed
+    assert (await reviewer.decide(HPA, POD_METRIC)).allowed
+    assert kube_standin.review_calls["subjectaccessreviews"] == 3
+    kube_standin.clear_access()
+    clock.now += 30
+    assert not (await reviewer.decide(HPA, POD_METRIC)).allowed
+    assert kube_standin.review_calls["subjectaccessreviews"] == 4
+
+
+async def test_explicit_denial_wins(kube_standin: KubeStandin, kube: KubeCalls) -> None:
+    kube_standin.allow(AccessRule(group="system:authenticated"))
+    kube_standin.deny(AccessRule(user="hpa", namespace="ns", reason="no ns for you"))
+    decision = await AccessReviewer(kube).decide(HPA, POD_METRIC)
+    assert (decision.allowed, decision.reason) == (False, "no ns for you")
+
+
+async def test_access_review_errors_are_not_cached(
+    kube_standin: KubeStandin, kube: KubeCalls
+) -> None:
+    kube_standin.allow(AccessRule(user="hpa"))
+    reviewer = AccessReviewer(kube, clock=Clock())
+    kube_standin.down = True
+    with pytest.raises(ReviewError):
+        await reviewer.decide(HPA, POD_METRIC)
+    kube_standin.down = False
+    assert (await reviewer.decide(HPA, POD_METRIC)).allowed
+
+
+async def test_invalid_access_review_is_422(kube: KubeCalls) -> None:
+    with pytest.raises(ReviewError, match=r"422.*at least one of user or group"):
+        await AccessReviewer(kube).decide(UserInfo(""), POD_METRIC)
+
+
+async def test_a_caller_giving_up_does_not_fail_the_others(
+    kube_standin: KubeStandin, kube: KubeCalls
+) -> None:
+    kube_standin.allow(AccessRule(user="hpa"))
+    reviewer = AccessReviewer(kube)
+    first = asyncio.create_task(reviewer.decide(HPA, POD_METRIC))
+    second = asyncio.create_task(reviewer.decide(HPA, POD_METRIC))
+    await asyncio.sleep(0)
+    first.cancel()
+    assert (await second).allowed
+    assert kube_standin.review_calls["subjectaccessreviews"] == 1
+
+
+# -- request attributes, as kube-apiserver's RequestInfo ----------------------------------------
+
+CM = "/apis/custom.metrics.k8s.io/v1beta2"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "query", "expected"),
+    [
+        (
+            "GET",
+            f"{CM}/namespaces/ns/pods/*/rps",
+            {},
+            ("get", True, "custom.metrics.k8s.io", "v1beta2", "ns", "pods", "rps", "*"),
+        ),
+        (
+            "GET",
+            f"{CM}/namespaces/ns/deployments.apps/web/rps",
+            {},
+            (
+                "get",
+                True,
+                "custom.metrics.k8s.io",
+                "v1beta2",
+                "ns",
+                "deployments.apps",
+                "rps",
+                "web",
+            ),
+        ),
+        (
+            "GET",
+            f"{CM}/namespaces/ns/metrics/queue",
+            {},
+            ("get", True, "custom.metrics.k8s.io", "v1beta2", "ns", "metrics", "", "queue"),
+        ),
+        (
+            "GET",
+            f"{CM}/nodes/n1/cpu",
+            {},
+            ("get", True, "custom.metrics.k8s.io", "v1beta2", "", "nodes", "cpu", "n1"),
+        ),
+        (
+            "GET",
+            f"{CM}/namespaces/ns",
+            {},
+            ("get", True, "custom.metrics.k8s.io", "v1beta2", "ns", "namespaces", "", "ns"),
+        ),
+        (
+            "GET",
+            f"{CM}/namespaces/ns/status",
+            {},
+            ("get", True, "custom.metrics.k8s.io", "v1beta2", "ns", "namespaces", "status", "ns"),
+        ),
+        (
+            "GET",
+            "/apis/external.metrics.k8s.io/v1beta1/namespaces/ns/queue_depth",
+            {},
+            ("list", True, "external.metrics.k8s.io", "v1beta1", "ns", "queue_depth", "", ""),
+        ),
+        (
+            "GET",
+            f"{CM}/pods",
+            {"watch": "true"},
+            ("watch", True, "custom.metrics.k8s.io", "v1beta2", "", "pods", "", ""),
+        ),
+        (
+            "GET",
+            f"{CM}/watch/namespaces/ns/pods",
+            {},
+            ("watch", True, "custom.metrics.k8s.io", "v1beta2", "ns", "pods", "", ""),
+        ),
+        (
+            "DELETE",
+            f"{CM}/namespaces/ns/pods",
+            {},
+            ("deletecollection", True, "custom.metrics.k8s.io", "v1beta2", "ns", "pods", "", ""),
+        ),
+        (
+            "HEAD",
+            f"{CM}/pods/p/m",
+            {},
+            ("get", True, "custom.metrics.k8s.io", "v1beta2", "", "pods", "m", "p"),
+        ),
+        (
+            "POST",
+            f"{CM}/pods",
+            {},
+            ("create", True, "custom.metrics.k8s.io", "v1beta2", "", "pods", "", ""),
+        ),
+        (
+            "GET",
+            "/api/v1/namespaces/ns/pods/p/log",
+            {},
+            ("get", True, "", "v1", "ns", "pods", "log", "p"),
+        ),
+        ("GET", "/apis", {}, ("get", False, "", "", "", "", "", "")),
+        ("GET", "/apis/custom.metrics.k8s.io", {}, ("get", False, "", "", "", "", "", "")),
+        ("GET", CM, {}, ("get", False, "", "", "", "", "", "")),
+        ("GET", "/openapi/v2", {}, ("get", False, "", "", "", "", "", "")),
+        ("HEAD", "/openapi/v3", {}, ("head", False, "", "", "", "", "", "")),
+        ("GET", "/", {}, ("get", False, "", "", "", "", "", "")),
+    ],
+)
+def test_request_attributes(
+    method: str, path: str, query: dict[str, str], expected: tuple[object, ...]
+) -> None:
+    a = request_attributes(method, path, query)
+    got = (
+        a.verb,
+        a.resource_request,
+        a.group,
+        a.version,
+        a.namespace,
+        a.resource,
+        a.subresource,
+        a.name,
+    )
+    assert got == expected and a.path == path
+
+
+def test_forbidden_messages() -> None:
+    bob = UserInfo('b"o<b>')
+    error = forbidden(bob, POD_METRIC, "no")
+    assert error.message == (
+        'pods.custom.metrics.k8s.io "*" is forbidden: User "b\\"o&lt;b&gt;" cannot get resource '
+        '"pods/rps" in API group "custom.metrics.k8s.io" in the namespace "ns": no'
+    )
+    assert error.details == {"name": "*", "group": "custom.metrics.k8s.io", "kind": "pods"}
+    path = Attributes("get", "/openapi/v2\n")
+    assert forbidden(UserInfo("x"), path).message == (
+        'forbidden: User "x" cannot get path "/openapi/v2\\n"'
+    )
+    core = Attributes("list", "/api/v1/pods", True, "", "v1", "", "pods")
+    assert forbidden(UserInfo("x"), core).message == (
+        'pods is forbidden: User "x" cannot list resource "pods" in API group "" '
+        "at the cluster scope"
+    )
+
+
+def test_access_review_spec_leaves_empty_fields_out() -> None:
+    user = UserInfo("u", "id", (), {"b": ("2",), "a": ("1",)})
+    spec = access_review_spec(user, Attributes("get", "/apis"))
+    assert spec == {
+        "nonResourceAttributes": {"path": "/apis", "verb": "get"},
+        "user": "u",
+        "extra": {"a": ["1"], "b": ["2"]},
+        "uid": "id",
+    }
+
+
+def test_always_allow_paths() -> None:
+    patterns = ("/healthz", "/debug/*")
+    assert path_allowed(patterns, "/healthz")
+    assert not path_allowed(patterns, "/healthz/etcd")
+    assert path_allowed(patterns, "/debug/pprof/x")
+    assert not path_allowed(patterns, "/apis")
+
+
+def _headers(*pairs: tuple[str, str]) -> CIMultiDictProxy[str]:
+    return CIMultiDictProxy(CIMultiDict(pairs))
+
+
+def test_front_proxy_headers() -> None:
+    proxy = FrontProxyConfig((), username_headers=("X-Remote-User", "X-Other-User"))
+    user = proxy.user(
+        _headers(
+            ("x-remote-user", " "),
+            ("X-Other-User", "alice"),
+            ("X-Remote-Group", "g1"),
+            ("X-Remote-Group", " g2 "),
+            ("X-Remote-Group", ""),
+            ("X-Remote-Extra-Scopes", "read"),
+            ("x-remote-extra-scopes", "write"),
+            ("X-Remote-Extra-Example.com%2fkey", "v"),
+            ("X-Remote-Extra-Bad%ff", "raw"),
+        )
+    )
+    assert user == UserInfo(
+        "alice",
+        "",
+        ("g1", "g2"),
+        {"scopes": ("read", "write"), "example.com/key": ("v",), "bad%ff": ("raw",)},
+    )
+    assert proxy.user(_headers(("X-Remote-Group", "g1"))) is None
