@@ -32,6 +32,7 @@ import math
 import os
 import resource
 import signal
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -225,7 +226,7 @@ class Tally:
 class Client:
     """HTTPS/1.1 with keep-alive, as many connections as concurrent callers."""
 
-    def __init__(self, base_url: str, ssl_context: Any, connections: int) -> None:
+    def __init__(self, base_url: str, ssl_context: ssl.SSLContext, connections: int) -> None:
         self.base_url = base_url
         self.session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(
@@ -514,9 +515,7 @@ class Workspace:
         self.client_cert.write_bytes(b"".join(blob.bytes() for blob in leaf.cert_chain_pems))
         leaf.private_key_pem.write_to_path(str(self.client_key))
 
-    def ssl_context(self) -> Any:
-        import ssl
-
+    def ssl_context(self) -> ssl.SSLContext:
         context = ssl.create_default_context(cafile=str(self.cert))
         context.load_cert_chain(str(self.client_cert), str(self.client_key))
         return context
