@@ -25,6 +25,7 @@ class PrometheusProxy:
         self.stall_s = 30.0
         self.queries: Counter[str] = Counter()  # PromQL -> times it reached the proxy
         self.series_calls = 0
+        self.requests: list[tuple[str, str, dict[str, str]]] = []  # method, path, headers
         self.port = free_port()
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
@@ -39,6 +40,7 @@ class PrometheusProxy:
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         form = await request.post() if request.method == "POST" else request.query
+        self.requests.append((request.method, request.path, dict(request.headers)))
         if request.path == "/api/v1/query":
             self.queries[str(form.get("query", ""))] += 1
         elif request.path == "/api/v1/series":
