@@ -1,0 +1,58 @@
+"""The e2e session: one throwaway control plane (etcd, kube-apiserver with the aggregation
+layer, kube-controller-manager) built from Kubernetes' Go modules, Surge registered behind
+it, and a fresh namespace per scenario. The binaries come from tests/e2e/build.sh, which
+.ci/run calls before pytest; without them the suite fails (it never skips)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from tests.e2e.cluster import Cluster
+from tests.e2e.workload import Workload, tail
+
+
+@pytest.fixture(scope="session")
+def cluster(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[Cluster]:
+    with Cluster(tmp_path_factory.mktemp("e2e")) as running:
+        yield running
+        if request.session.testsfailed:
+            say = _writer(request)
+            for log in running.logs():
+                say(f"--- last lines of {log}:\n{tail(log)}")
+
+
+def _writer(request: pytest.FixtureRequest) -> Callable[[str], None]:
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+
+    def say(text: str) -> None:
+        if reporter is None:
+            print(text)
+        else:
+            reporter.write_line("")
+            for line in text.splitlines():
+                reporter.write_line(line)
+
+    return say
+
+
+@pytest.fixture
+def say(request: pytest.FixtureRequest) -> Callable[[str], None]:
+    """Write to the terminal even under -q with output captured: the scenarios' evidence."""
+    return _writer(request)
+
+
+@pytest.fixture
+def workload(
+    cluster: Cluster, request: pytest.FixtureRequest, say: Callable[[str], None]
+) -> Iterator[Workload]:
+    """An ai-service namespace of its own (call .create(load)); its replica history and HPA
+    events are printed at the end, pass or fail."""
+    name = re.sub(r"[^a-z0-9-]+", "-", request.node.name.removeprefix("test_").lower())
+    running = Workload(cluster, f"e2e-{name}"[:63].rstrip("-"))
+    yield running
+    say(running.finish())
