@@ -13,14 +13,16 @@ import json
 import math
 import ssl
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple, TypeVar
 
 import aiohttp
 
 from apiservice.errors import APIError, ServiceUnavailable
+
+T = TypeVar("T")
 
 
 class BackendError(APIError):
@@ -31,8 +33,9 @@ class BackendUnavailable(ServiceUnavailable):
     """Prometheus was unreachable, timed out or overloaded: 503, so the HPA holds."""
 
 
-@dataclass(frozen=True)
-class Sample:
+class Sample(NamedTuple):
+    """A tuple, not a dataclass: a batched answer holds tens of thousands of them."""
+
     labels: Mapping[str, str]
     value: float
     timestamp: float
@@ -60,24 +63,20 @@ class PrometheusSettings:
     post_above_bytes: int = 2048
 
 
-def parse_value(text: str) -> float:
-    """Prometheus encodes sample values as strings, including NaN and +Inf."""
-    return float(text)
-
-
 def decode_query(body: Any) -> QueryResult:
-    """Decode `data` of a /api/v1/query answer; malformed bodies are backend errors."""
+    """Decode `data` of a /api/v1/query answer; malformed bodies are backend errors.
+    Values are strings, NaN and +Inf included: float() reads them all."""
     try:
         data = body["data"]
         kind = data["resultType"]
         raw = data["result"]
         if kind == "vector":
             samples = tuple(
-                Sample(dict(item["metric"]), parse_value(item["value"][1]), float(item["value"][0]))
+                Sample(item["metric"], float(item["value"][1]), float(item["value"][0]))
                 for item in raw
             )
         elif kind == "scalar":
-            samples = (Sample({}, parse_value(raw[1]), float(raw[0])),)
+            samples = (Sample({}, float(raw[1]), float(raw[0])),)
         else:
             samples = ()
         return QueryResult(kind, samples)
@@ -85,8 +84,17 @@ def decode_query(body: Any) -> QueryResult:
         raise BackendError(f"unable to decode the answer from Prometheus: {err!r}") from None
 
 
+def _series(body: Any) -> list[dict[str, str]]:
+    data = body.get("data")
+    if not isinstance(data, list):
+        raise BackendError("unable to decode the series answer from Prometheus")
+    return [s for s in data if isinstance(s, dict)]
+
+
 class PrometheusClient:
     """One aiohttp session, reused; every call bounded by the timeout."""
+
+    INLINE_DECODE_CHARS = 64 * 1024
 
     _TOKEN_TTL_S = 60.0
 
@@ -131,7 +139,9 @@ class PrometheusClient:
             headers["Authorization"] = "Basic " + base64.b64encode(pair).decode()
         return headers
 
-    async def _call(self, path: str, params: list[tuple[str, str]]) -> Any:
+    async def _call(self, path: str, params: list[tuple[str, str]], then: Callable[[Any], T]) -> T:
+        """One API call, its answer decoded and handed to `then`; large answers are
+        decoded on a worker thread, so a batched refresh never stalls the event loop."""
         size = sum(len(k) + len(v) + 2 for k, v in params)
         verb = self.settings.verb.upper()
         if verb == "AUTO":
@@ -153,7 +163,9 @@ class PrometheusClient:
             ) from None
         except aiohttp.ClientError as err:
             raise BackendUnavailable(f"Prometheus at {self.base} is unreachable: {err}") from None
-        return self._decode(status, text)
+        if len(text) < self.INLINE_DECODE_CHARS:
+            return then(self._decode(status, text))
+        return await asyncio.to_thread(lambda: then(self._decode(status, text)))
 
     def _decode(self, status: int, text: str) -> Any:
         try:
@@ -178,16 +190,12 @@ class PrometheusClient:
         params = [("query", promql)]
         if at is not None:
             params.append(("time", f"{at:.3f}"))
-        return decode_query(await self._call("/api/v1/query", params))
+        return await self._call("/api/v1/query", params, decode_query)
 
     async def series(self, matchers: list[str], start: float, end: float) -> list[dict[str, str]]:
         params = [("match[]", m) for m in matchers]
         params += [("start", f"{start:.3f}"), ("end", f"{end:.3f}")]
-        body = await self._call("/api/v1/series", params)
-        data = body.get("data")
-        if not isinstance(data, list):
-            raise BackendError("unable to decode the series answer from Prometheus")
-        return [dict(s) for s in data if isinstance(s, dict)]
+        return await self._call("/api/v1/series", params, _series)
 
     async def close(self) -> None:
         if self._session is not None:
