@@ -9,7 +9,6 @@ namespace, then name, as etcd returns keys.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -19,22 +18,14 @@ from typing import Any, Protocol
 import yaml
 
 from adapter.resources import BUILTIN, APIResource, ResourceMapper, guess_plural
-from apiservice.errors import APIError, InternalError, ServiceUnavailable
+from apiservice.errors import ServiceUnavailable
+from apiservice.kube import KubeClient
 from apiservice.selectors import Selector
 
 log = logging.getLogger(__name__)
 
 _META_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
 _META_ONE = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json"
-
-
-class KubeAPIError(APIError):
-    """An error answer from the Kubernetes API: its own message, and its status as `code`."""
-
-    def __init__(self, status: int, message: str, path: str) -> None:
-        super().__init__(message)
-        self.code = status
-        self.path = path
 
 
 class ObjectsFileError(ValueError):
@@ -195,58 +186,8 @@ def _collection_path(res: APIResource, namespace: str = "") -> str:
     return f"{base}/{res.resource}"
 
 
-class KubeAPI:
-    """Raw JSON calls through kubernetes-asyncio's ApiClient (auth and TLS from kubeconfig)."""
-
-    def __init__(self, api_client: Any) -> None:
-        self.client = api_client
-
-    async def _request(
-        self, path: str, params: dict[str, str], accept: str, limit_s: float | None
-    ) -> Any:
-        return await self.client.call_api(
-            path,
-            "GET",
-            query_params=list(params.items()),
-            header_params={"Accept": accept},
-            auth_settings=["BearerToken"],
-            _preload_content=False,
-            _request_timeout=limit_s,
-        )
-
-    async def get(
-        self, path: str, params: dict[str, str] | None = None, accept: str = "application/json"
-    ) -> Any:
-        """The decoded body of a 2xx answer; an error answer or no answer raises."""
-        try:
-            resp = await self._request(path, params or {}, accept, 30)
-            body = await resp.read()
-        except (OSError, TimeoutError) as err:
-            raise ServiceUnavailable(f"Kubernetes API unreachable ({path}): {err}") from None
-        _check(resp.status, path, body)
-        try:
-            return json.loads(body)
-        except ValueError:
-            raise InternalError(f"Kubernetes API sent no JSON for {path}") from None
-
-    async def watch(self, path: str, params: dict[str, str]):  # type: ignore[no-untyped-def]
-        """Yield watch events (dicts) until the server ends the stream."""
-        resp = await self._request(
-            path, {**params, "watch": "true"}, _META_ONE, int(params["timeoutSeconds"]) + 30
-        )
-        if not 200 <= resp.status < 300:
-            body = await resp.read()
-            resp.release()
-            _check(resp.status, path, body)
-        try:
-            while True:
-                line = await resp.content.readline()
-                if not line:
-                    return
-                if line.strip():
-                    yield json.loads(line)
-        finally:
-            resp.release()
+class KubeAPI(KubeClient):
+    """The Kubernetes API client, plus discovery: the RESTMapper of the served resources."""
 
     async def discover(self) -> ResourceMapper:
         """The RESTMapper from discovery: core first, then groups in the server's order."""
@@ -263,17 +204,6 @@ class KubeAPI:
                 continue
             resources += _parse_resource_list(listing, group, version)
         return ResourceMapper(resources)
-
-
-def _check(status: int, path: str, body: bytes) -> None:
-    """Raise KubeAPIError for a non-2xx answer."""
-    if 200 <= status < 300:
-        return
-    try:
-        message = json.loads(body).get("message", "")
-    except (ValueError, AttributeError):
-        message = body[:200].decode(errors="replace")
-    raise KubeAPIError(status, message or f"Kubernetes API answered {status} for {path}", path)
 
 
 def _parse_resource_list(listing: Any, group: str, version: str) -> list[APIResource]:
@@ -381,7 +311,7 @@ class _Informer:
                     "timeoutSeconds": str(self.WATCH_TIMEOUT_S),
                     "allowWatchBookmarks": "true",
                 }
-                async for event in self.api.watch(_collection_path(self.res), params):
+                async for event in self.api.watch(_collection_path(self.res), params, _META_ONE):
                     version = self._apply(event, version)
             except asyncio.CancelledError:
                 raise

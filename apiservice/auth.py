@@ -23,7 +23,7 @@ import json
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import unquote
@@ -37,6 +37,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from multidict import CIMultiDictProxy
 
 from apiservice.errors import APIError, ServiceUnavailable
+from apiservice.kube import KubeClient, KubeUnreachable
 
 log = logging.getLogger(__name__)
 
@@ -252,76 +253,11 @@ class TrustSource:
 # ----- the Kubernetes API ---------------------------------------------------------------------
 
 
-class KubeCalls:
-    """JSON calls to the Kubernetes API through a kubernetes-asyncio ApiClient (its
-    kubeconfig or in-cluster credentials and TLS)."""
+class KubeCalls(KubeClient):
+    """The reviews' Kubernetes client: a review holds up a request, so a shorter timeout."""
 
     def __init__(self, api_client: Any, timeout_s: float = 10.0) -> None:
-        self.client = api_client
-        self.timeout_s = timeout_s
-
-    async def _call(
-        self,
-        method: str,
-        path: str,
-        params: Mapping[str, str] | None = None,
-        body: Any = None,
-        timeout_s: float | None = None,
-    ) -> Any:
-        headers = {"Accept": "application/json"}
-        if body is not None:
-            headers["Content-Type"] = "application/json"
-        try:
-            return await self.client.call_api(
-                path,
-                method,
-                query_params=list((params or {}).items()),
-                header_params=headers,
-                body=body,
-                auth_settings=["BearerToken"],
-                _preload_content=False,
-                _request_timeout=timeout_s or self.timeout_s,
-            )
-        except (OSError, TimeoutError, ValueError) as err:
-            raise ReviewError(f"Kubernetes API unreachable ({path}): {err}") from None
-        except Exception as err:  # aiohttp.ClientError and friends, whatever the client raises
-            raise ReviewError(f"Kubernetes API unreachable ({path}): {err!r}") from None
-
-    async def request(
-        self, method: str, path: str, params: Mapping[str, str] | None = None, body: Any = None
-    ) -> tuple[int, Any]:
-        """(HTTP status, decoded JSON body or None)."""
-        resp = await self._call(method, path, params, body)
-        try:
-            raw = await resp.read()
-        except Exception as err:
-            raise ReviewError(f"Kubernetes API unreachable ({path}): {err!r}") from None
-        finally:
-            resp.release()
-        try:
-            decoded = json.loads(raw) if raw else None
-        except ValueError:
-            decoded = None
-        return resp.status, decoded
-
-    async def watch(self, path: str, params: Mapping[str, str]) -> AsyncIterator[Any]:
-        """Watch events until the server ends the stream; a non-200 answer is an error."""
-        timeout = float(params.get("timeoutSeconds", "300")) + 30
-        resp = await self._call("GET", path, {**params, "watch": "true"}, timeout_s=timeout)
-        try:
-            if resp.status != 200:
-                raise ReviewError(f"watch of {path} answered HTTP {resp.status}")
-            while True:
-                line = await resp.content.readline()
-                if not line:
-                    return
-                if line.strip():
-                    yield json.loads(line)
-        finally:
-            resp.release()
-
-    async def close(self) -> None:
-        await self.client.close()
+        super().__init__(api_client, timeout_s)
 
 
 async def follow_configmap(
@@ -357,7 +293,10 @@ async def follow_configmap(
 async def read_configmap(kube: KubeCalls, source: TrustSource) -> None:
     """The first read, at startup: a missing ConfigMap is a warning, any other failure an
     error for the caller (the server should not start half-configured)."""
-    status, body = await kube.request("GET", f"{_AUTH_CONFIGMAP_PATH}/{AUTH_CONFIGMAP_NAME}", None)
+    try:
+        status, body = await kube.request("GET", f"{_AUTH_CONFIGMAP_PATH}/{AUTH_CONFIGMAP_NAME}")
+    except KubeUnreachable as err:
+        raise ReviewError(err.message) from None
     if status == 404:
         log.warning(
             "%s/%s not found: client certificates are only trusted from flags",
@@ -416,8 +355,8 @@ async def _review(kube: KubeCalls, path: str, body: dict[str, Any]) -> dict[str,
             await asyncio.sleep(0.2 * attempt)
         try:
             status, answer = await kube.request("POST", path, body=body)
-        except ReviewError as err:
-            last = str(err)
+        except KubeUnreachable as err:
+            last = err.message
             continue
         if status == 201 or status == 200:
             if isinstance(answer, dict) and isinstance(answer.get("status"), dict):

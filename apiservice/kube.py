@@ -1,0 +1,121 @@
+"""Raw JSON calls to the Kubernetes API, through kubernetes-asyncio's ApiClient (its
+kubeconfig or in-cluster credentials and TLS): the one client behind the object index,
+the reviews of delegated auth, and `surge explain`."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+from apiservice.errors import APIError, ServiceUnavailable
+
+JSON = "application/json"
+
+
+class KubeUnreachable(ServiceUnavailable):
+    """No answer from the Kubernetes API (refused, reset, timed out)."""
+
+
+class KubeAPIError(APIError):
+    """An error answer from the Kubernetes API: its own message, and its status as `code`."""
+
+    def __init__(self, status: int, message: str, path: str) -> None:
+        super().__init__(message)
+        self.code = status
+        self.path = path
+
+
+def _decode(raw: bytes) -> Any:
+    try:
+        return json.loads(raw) if raw else None
+    except ValueError:
+        return None
+
+
+class KubeClient:
+    def __init__(self, api_client: Any, timeout_s: float = 30.0) -> None:
+        self.client = api_client
+        self.timeout_s = timeout_s
+
+    async def _open(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, str] | None,
+        body: Any,
+        accept: str,
+        limit_s: float | None,
+    ) -> Any:
+        headers = {"Accept": accept}
+        if body is not None:
+            headers["Content-Type"] = JSON
+        try:
+            return await self.client.call_api(
+                path,
+                method,
+                query_params=list((params or {}).items()),
+                header_params=headers,
+                body=body,
+                auth_settings=["BearerToken"],
+                _preload_content=False,
+                _request_timeout=limit_s or self.timeout_s,
+            )
+        except Exception as err:  # aiohttp's errors, timeouts, refused connections
+            raise KubeUnreachable(f"Kubernetes API unreachable ({path}): {err!r}") from None
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, str] | None = None,
+        body: Any = None,
+        accept: str = JSON,
+    ) -> tuple[int, Any]:
+        """(HTTP status, decoded JSON body or None), whatever the status."""
+        resp = await self._open(method, path, params, body, accept, None)
+        try:
+            raw = await resp.read()
+        except Exception as err:
+            raise KubeUnreachable(f"Kubernetes API unreachable ({path}): {err!r}") from None
+        finally:
+            resp.release()
+        return resp.status, _decode(raw)
+
+    async def get(
+        self, path: str, params: Mapping[str, str] | None = None, accept: str = JSON
+    ) -> Any:
+        """The decoded body of a 2xx answer; an error answer raises KubeAPIError."""
+        status, body = await self.request("GET", path, params, accept=accept)
+        _check(status, path, body)
+        if body is None:
+            raise KubeAPIError(status, f"Kubernetes API sent no JSON for {path}", path)
+        return body
+
+    async def watch(
+        self, path: str, params: Mapping[str, str], accept: str = JSON
+    ) -> AsyncIterator[Any]:
+        """Watch events until the server ends the stream; an error answer raises."""
+        limit_s = float(params.get("timeoutSeconds", "300")) + 30
+        resp = await self._open("GET", path, {**params, "watch": "true"}, None, accept, limit_s)
+        try:
+            if not 200 <= resp.status < 300:
+                _check(resp.status, path, _decode(await resp.read()))
+            while True:
+                line = await resp.content.readline()
+                if not line:
+                    return
+                if line.strip():
+                    yield json.loads(line)
+        finally:
+            resp.release()
+
+    async def close(self) -> None:
+        await self.client.close()
+
+
+def _check(status: int, path: str, body: Any) -> None:
+    if 200 <= status < 300:
+        return
+    message = body.get("message", "") if isinstance(body, dict) else ""
+    raise KubeAPIError(status, message or f"Kubernetes API answered {status} for {path}", path)
