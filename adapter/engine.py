@@ -125,9 +125,18 @@ class EngineMetrics:
             ["rule", "reason"],
             registry=reg,
         )
+        self.hits, self.misses = self.cache.labels("hit"), self.cache.labels("miss")
+        self._ages: dict[str, Any] = {}
         self.max_staleness = Gauge(
             "surge_max_staleness_seconds", "The configured max-staleness bound.", registry=reg
         )
+
+    def age_of(self, rule: str) -> Any:
+        """The snapshot-age gauge of a rule (children kept: labels() is not free)."""
+        child = self._ages.get(rule)
+        if child is None:
+            child = self._ages[rule] = self.age.labels(rule)
+        return child
 
 
 @dataclass
@@ -278,9 +287,9 @@ class OptimizedEngine(NaiveEngine):
         now = self.clock()
         snap = entry.snapshot
         if snap is not None and now - snap.evaluated_at < s.freshness_s:
-            self.metrics.cache.labels("hit").inc()
+            self.metrics.hits.inc()
             return self._served(entry, snap, now)
-        self.metrics.cache.labels("miss").inc()
+        self.metrics.misses.inc()
         if entry.error is not None and entry.inflight is None:
             failure = entry.error
         else:
@@ -301,7 +310,7 @@ class OptimizedEngine(NaiveEngine):
         )
 
     def _served(self, entry: _Entry, answer: Answer, now: float) -> Answer:
-        self.metrics.age.labels(entry.rule).set(max(0.0, now - answer.evaluated_at))
+        self.metrics.age_of(entry.rule).set(max(0.0, now - answer.evaluated_at))
         return answer
 
     async def query(self, promql: str, rule: str = "") -> Answer:

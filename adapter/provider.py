@@ -7,6 +7,7 @@ the same queries, the same 404s, values truncated to milli-units. Where PA would
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from datetime import UTC, datetime
@@ -33,6 +34,7 @@ log = logging.getLogger(__name__)
 _FETCH_FAILED = "unable to fetch metrics"
 
 
+@functools.lru_cache(maxsize=512)  # a snapshot's items share one evaluation time
 def _timestamp(at: float) -> datetime:
     return datetime.fromtimestamp(at, UTC)
 

@@ -13,6 +13,7 @@ import ssl
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
@@ -85,10 +86,20 @@ class _Instruments:
             registry=registry,
         )
 
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
     def observe(self, method: str, route: str, code: int, seconds: float) -> None:
+        # labels() costs a lock and a lookup: keep each (verb, route, code)'s children
         verb = method if method in _VERBS else "OTHER"
-        self.requests.labels(verb, route, str(code)).inc()
-        self.duration.labels(verb, route).observe(seconds)
+        key = (verb, route, code)
+        children = self._children.get(key)
+        if children is None:
+            children = self._children[key] = (
+                self.requests.labels(verb, route, str(code)),
+                self.duration.labels(verb, route),
+            )
+        children[0].inc()
+        children[1].observe(seconds)
 
 
 def _now() -> datetime:

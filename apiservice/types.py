@@ -8,6 +8,7 @@ come from k8s.io/metrics pkg/apis/*/types.go and k8s.io/apimachinery's metav1 ty
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
@@ -36,6 +37,7 @@ def encode(body: Any) -> bytes:
     return (text.translate(_GO_ESCAPES) + "\n").encode("utf-8", "replace")
 
 
+@functools.lru_cache(maxsize=512)  # a snapshot's items share one timestamp
 def rfc3339(timestamp: datetime) -> str:
     """metav1.Time: UTC, whole seconds. A naive datetime is taken to be UTC already."""
     if timestamp.tzinfo is not None:
