@@ -17,6 +17,7 @@ from adapter.naming import MetricNamer
 from adapter.prometheus import PrometheusClient
 from adapter.resources import ResourceMapper
 from adapter.rules import AdapterConfig
+from apiservice.errors import APIError
 from apiservice.provider import CustomMetricInfo, ExternalMetricInfo, GroupResource
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,7 @@ class SeriesRegistry:
         self.custom: dict[CustomMetricInfo, SeriesInfo] = {}
         self.external: dict[str, SeriesInfo] = {}
         self.listed_at: float | None = None
+        self.failure: str = ""  # why the last listing failed, while none has succeeded
 
     def replace(
         self,
@@ -104,6 +106,13 @@ class SeriesDiscovery:
 
     async def relist(self) -> None:
         """List every rule's series once (per distinct seriesQuery) and swap the registry."""
+        try:
+            await self._relist()
+        except APIError as err:
+            self.registry.failure = err.message
+            raise
+
+    async def _relist(self) -> None:
         mapper = self.mapper()
         custom = [MetricNamer(rule, mapper) for rule in self.config.rules]
         external = [MetricNamer(rule, mapper) for rule in self.config.external_rules]
@@ -124,13 +133,21 @@ class SeriesDiscovery:
             len(self.registry.external),
         )
 
+    RETRY_S = 10.0
+
     async def run(self) -> None:
-        """Relist forever; a failed relist is logged and retried at the next interval."""
+        """Relist forever. A failed relist keeps the last listing and is retried soon (not
+        a whole interval later), so a Prometheus that was down at start is picked up."""
+        failed = self.registry.listed_at is None
         while True:
-            await asyncio.sleep(self.relist_interval_s)
+            await asyncio.sleep(
+                min(self.RETRY_S, self.relist_interval_s) if failed else self.relist_interval_s
+            )
             try:
                 await self.relist()
+                failed = False
             except asyncio.CancelledError:
                 raise
             except Exception as err:
+                failed = True
                 log.error("series relist failed, keeping the last listing: %s", err)

@@ -18,7 +18,14 @@ from adapter.objects import ObjectIndex
 from adapter.prometheus import BackendError
 from adapter.promql import QueryError
 from adapter.resources import APIResource
-from apiservice.errors import APIError, BadRequest, InternalError, NotFound, metric_not_found
+from apiservice.errors import (
+    APIError,
+    BadRequest,
+    InternalError,
+    NotFound,
+    ServiceUnavailable,
+    metric_not_found,
+)
 from apiservice.provider import (
     CustomMetricInfo,
     ExternalMetricInfo,
@@ -47,7 +54,17 @@ class PrometheusProvider:
 
     # -- custom metrics -------------------------------------------------------------
 
+    def _listed(self) -> None:
+        """Until series are listed once, no metric is known: say why, as a 503, rather
+        than a 404 that reads as "this metric does not exist"."""
+        if self.registry.listed_at is None:
+            raise ServiceUnavailable(
+                "unable to fetch metrics: the series list is not loaded yet"
+                + (f" ({self.registry.failure})" if self.registry.failure else "")
+            )
+
     def _lookup(self, info: CustomMetricInfo) -> tuple[CustomMetricInfo, SeriesInfo, APIResource]:
+        self._listed()
         res = self.objects.mapper.resource_for(info.group_resource)
         key = CustomMetricInfo(res.group_resource, info.namespaced, info.metric) if res else info
         series = self.registry.custom.get(key)
@@ -140,6 +157,7 @@ class PrometheusProvider:
     async def get_external_metric(
         self, namespace: str, metric_selector: Selector, info: ExternalMetricInfo
     ) -> list[ExternalMetricValue]:
+        self._listed()
         series = self.registry.external.get(info.metric)
         if series is None:  # PA names the namespaces resource only for "default"
             raise metric_not_found(info.metric, "namespaces" if namespace == "default" else "")

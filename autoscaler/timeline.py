@@ -239,7 +239,8 @@ def read_prometheus(
         from urllib3.util.retry import Retry
     except ImportError as err:
         raise TimelineUnavailable(
-            f"--prometheus-url needs the prometheus-api-client package ({err})"
+            f"--prometheus-url needs the prometheus-api-client package: "
+            f"pip install 'surge[history]' ({err})"
         ) from None
 
     # A refused connection fails at once; an overloaded Prometheus gets two more tries.

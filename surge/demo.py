@@ -10,6 +10,8 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import shutil
+import socket
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
@@ -55,14 +57,27 @@ def _commands(port: int, prometheus: str, workdir: Path) -> str:
             f'  {kubectl} "/apis/external.metrics.k8s.io/v1beta1/namespaces/{ns}/'
             'ai_service_requests_waiting_total" | python3 -m json.tool',
             "",
-            f"Data, certificates and logs are in {workdir}. Ctrl-C stops everything.",
+            f"Data, certificates and logs are in {workdir} (removed on exit unless you gave "
+            "--workdir). Ctrl-C stops everything.",
             "",
         ]
     )
 
 
+def _port_free(port: int) -> None:
+    """Say at once that the port is taken, not after the backfill."""
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as err:
+            raise UsageError(
+                f"port {port} on 127.0.0.1 is taken ({err.strerror}): choose another with --port"
+            ) from None
+
+
 def _prepare(args: argparse.Namespace) -> tuple[Path, list[str]]:
     """Files first, before any event loop: the history backfill and the objects file."""
+    _port_free(args.port)
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="surge-demo-"))
     workdir.mkdir(parents=True, exist_ok=True)
     pods = demodata.pod_names(PODS)
@@ -116,7 +131,11 @@ async def _demo(args: argparse.Namespace, workdir: Path, pods: list[str]) -> int
 
 
 def demo(args: argparse.Namespace) -> int:
+    workdir, pods = _prepare(args)
     try:
-        return asyncio.run(_demo(args, *_prepare(args)))
+        return asyncio.run(_demo(args, workdir, pods))
     except PrometheusError as err:
         raise UsageError(str(err).splitlines()[0]) from None
+    finally:
+        if not args.workdir:  # a workdir of our own making goes with the demo
+            shutil.rmtree(workdir, ignore_errors=True)

@@ -7,7 +7,6 @@ code path that could drift from the server's.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 import tempfile
@@ -18,7 +17,6 @@ from aiohttp import web
 
 from apiservice.errors import APIError
 from apiservice.server import build_app
-from apiservice.types import status
 from surge.wiring import backend
 
 log = logging.getLogger("surge.query")
@@ -45,10 +43,8 @@ async def query(args: argparse.Namespace) -> int:
     async with backend(args, watch=False) as b:
         try:
             await b.discovery.relist()
-        except APIError as err:  # no series list: answer as a server would that cannot list
+        except APIError as err:  # answered below as the server answers without a list
             log.error("listing series failed: %s", err.message)
-            print(json.dumps(status(err)))
-            return 1
         app = build_app(
             b.provider, ready=lambda: True, insecure_skip_auth=True, resources=b.resources
         )

@@ -81,8 +81,13 @@ async def api_client(kubeconfig: str | None, purpose: str) -> Any:
         return ApiClient(configuration=configuration)
     except Exception as err:
         where = kubeconfig or "in-cluster configuration"
+        hint = (
+            " (pass --kubeconfig, or --objects FILE to run without a cluster)"
+            if purpose == "objects" and not kubeconfig
+            else ""
+        )
         raise UsageError(
-            f"cannot load the {purpose} Kubernetes client from {where}: {err}"
+            f"cannot load the {purpose} Kubernetes client from {where}: {err}{hint}"
         ) from None
 
 

@@ -186,3 +186,39 @@ async def test_too_many_series_falls_back_to_split_per_request_queries(
     finally:
         await stack.client.close()
         await proxy.stop()
+
+
+async def test_series_list_failed_at_start_is_503_then_retried_soon(
+    fleet_prometheus, fleet_files
+) -> None:
+    from adapter.discovery import SeriesDiscovery
+    from adapter.objects import StaticObjects
+    from adapter.rules import load_config
+
+    stack, proxy = await make_stack(fleet_prometheus.url, *fleet_files)
+    try:
+        rules, objects = fleet_files
+        index = StaticObjects.from_file(objects)
+        discovery = SeriesDiscovery(
+            load_config(rules), stack.client, lambda: index.mapper, max_age_s=7200
+        )
+        discovery.RETRY_S = 0.05
+        stack.provider.registry = discovery.registry
+        proxy.mode = "refuse"
+        with pytest.raises(ServiceUnavailable):
+            await discovery.relist()
+        with pytest.raises(ServiceUnavailable, match="series list is not loaded yet"):
+            await _waiting(stack, SERVICES[0])
+        proxy.mode = "pass"
+        runner = asyncio.create_task(discovery.run())
+        try:
+            for _ in range(600):  # up to 30 s
+                if discovery.registry.listed_at is not None:
+                    break
+                await asyncio.sleep(0.05)
+        finally:
+            runner.cancel()
+        assert await _waiting(stack, SERVICES[0]) == _expected(SERVICES[0])
+    finally:
+        await stack.client.close()
+        await proxy.stop()

@@ -147,7 +147,10 @@ def test_prometheus_down_is_503(
     assert code == 1
     assert body["code"] == 503
     assert body["reason"] == "ServiceUnavailable"
-    assert body["message"].startswith(f"Prometheus at {url} is unreachable")
+    assert body["message"].startswith(
+        f"unable to fetch metrics: the series list is not loaded yet (Prometheus at {url} is "
+        "unreachable"
+    )
 
 
 @pytest.fixture
@@ -184,7 +187,8 @@ def test_prometheus_too_slow_is_503(
     assert body == status(
         503,
         "ServiceUnavailable",
-        f"Prometheus at {slow_prometheus.url} did not answer within 0.5s",
+        "unable to fetch metrics: the series list is not loaded yet "
+        f"(Prometheus at {slow_prometheus.url} did not answer within 0.5s)",
     )
 
 
