@@ -156,7 +156,9 @@ def test_wrong_password_is_an_error_answer(
         f"--prometheus-password-file={password}",
     )
     assert code == 1
-    assert body["code"] == 500
+    # no series list without access: the HPA is told to hold, with the cause
+    assert body["code"] == 503
+    assert "series list is not loaded yet" in body["message"]
     assert "HTTP 401" in body["message"]
 
 
