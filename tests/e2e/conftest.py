@@ -1,7 +1,9 @@
-"""The e2e session: one throwaway control plane (etcd, kube-apiserver with the aggregation
+"""The e2e suite: one throwaway control plane (etcd, kube-apiserver with the aggregation
 layer, kube-controller-manager) built from Kubernetes' Go modules, Surge registered behind
-it, and a fresh namespace per scenario. The binaries come from tests/e2e/build.sh, which
-.ci/run calls before pytest; without them the suite fails (it never skips)."""
+it, and a fresh namespace per scenario. The cluster lives as long as this package's tests
+(package scope), so it is gone before the next suite starts. The binaries come from
+tests/e2e/build.sh, which .ci/run calls before pytest; without them the suite fails (it
+never skips)."""
 
 from __future__ import annotations
 
@@ -11,10 +13,11 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from tests.e2e.cluster import Cluster
-from tests.e2e.workload import Workload, tail
+from tests.e2e.controlplane import tail
+from tests.e2e.workload import Workload
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def cluster(
     tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
 ) -> Iterator[Cluster]:
@@ -23,16 +26,16 @@ def cluster(
         if request.session.testsfailed:
             say = _writer(request)
             for log in running.logs():
-                say(f"--- last lines of {log}:\n{tail(log)}")
+                say(f"--- last lines of {log}:\n{tail(log, 15)}")
 
 
 def _writer(request: pytest.FixtureRequest) -> Callable[[str], None]:
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    plugins = request.config.pluginmanager
+    reporter = plugins.get_plugin("terminalreporter")
+    capture = plugins.get_plugin("capturemanager")
 
     def say(text: str) -> None:
-        if reporter is None:
-            print(text)
-        else:
+        with capture.global_and_fixture_disabled():
             reporter.write_line("")
             for line in text.splitlines():
                 reporter.write_line(line)

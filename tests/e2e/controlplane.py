@@ -20,6 +20,7 @@ from typing import Self
 
 import yaml
 
+from autoscaler.hpa import Options
 from surge.localprom import free_port
 from tests.e2e.kubeapi import Kube, KubeError
 from tests.e2e.pki import FRONT_PROXY_CLIENT, LOOPBACK, PKI, make_pki
@@ -37,10 +38,21 @@ CONTROLLERS = (
 # parentheses): sync 2s (15s), default scale-down stabilization 25s (5m), CPU
 # initialization period 10s (5m; Surge's PodMetrics carry the rules' 5m window, which would
 # keep every new pod's CPU sample out for five minutes).
+HPA_OPTIONS = Options(
+    tolerance=0.1,
+    cpu_initialization_period_seconds=10,
+    initial_readiness_delay_seconds=30,
+    downscale_stabilization_window_seconds=25,
+)
 HPA_FLAGS = (
     "--horizontal-pod-autoscaler-sync-period=2s",
-    "--horizontal-pod-autoscaler-downscale-stabilization=25s",
-    "--horizontal-pod-autoscaler-cpu-initialization-period=10s",
+    f"--horizontal-pod-autoscaler-tolerance={HPA_OPTIONS.tolerance}",
+    "--horizontal-pod-autoscaler-cpu-initialization-period="
+    f"{HPA_OPTIONS.cpu_initialization_period_seconds:g}s",
+    "--horizontal-pod-autoscaler-initial-readiness-delay="
+    f"{HPA_OPTIONS.initial_readiness_delay_seconds:g}s",
+    "--horizontal-pod-autoscaler-downscale-stabilization="
+    f"{HPA_OPTIONS.downscale_stabilization_window_seconds}s",
 )
 
 
@@ -61,7 +73,7 @@ def bin_dir() -> Path:
     return Path(done.stdout.strip())
 
 
-def _tail(path: Path, lines: int = 30) -> str:
+def tail(path: Path, lines: int = 30) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
@@ -91,11 +103,11 @@ class Process:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if not self.running:
-                raise ControlPlaneError(f"{self.name} exited:\n{_tail(self.log)}")
+                raise ControlPlaneError(f"{self.name} exited:\n{tail(self.log)}")
             if probe():
                 return
             time.sleep(0.2)
-        raise ControlPlaneError(f"{self.name} not ready after {timeout_s}s:\n{_tail(self.log)}")
+        raise ControlPlaneError(f"{self.name} not ready after {timeout_s}s:\n{tail(self.log)}")
 
     def stop(self, grace_s: float = 10.0) -> None:
         if self._popen is None:
@@ -111,9 +123,9 @@ class Process:
             popen.wait(5)
 
 
-def _http_ok(url: str, context: object = None) -> bool:
+def _http_ok(url: str) -> bool:
     try:
-        with urllib.request.urlopen(url, timeout=2, context=context) as resp:  # type: ignore[arg-type]
+        with urllib.request.urlopen(url, timeout=2) as resp:
             return bool(resp.status == 200)
     except (urllib.error.URLError, OSError):
         return False
@@ -233,10 +245,9 @@ class ControlPlane:
 
         def ready() -> bool:
             try:
-                admin.request("GET", "/readyz", timeout_s=3)
-            except (KubeError, OSError, ValueError):
+                return admin.raw("GET", "/readyz", timeout_s=3) == b"ok"
+            except (KubeError, OSError):
                 return False
-            return True
 
         apiserver.wait_ready(ready, timeout_s=120)
         write_kubeconfig(

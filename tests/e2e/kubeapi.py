@@ -45,7 +45,7 @@ class Kube:
             self._tls.load_cert_chain(str(cert[0]), str(cert[1]))
         self._token = token
 
-    def request(
+    def raw(
         self,
         method: str,
         path: str,
@@ -54,7 +54,8 @@ class Kube:
         params: Mapping[str, str] | None = None,
         content_type: str = JSON,
         timeout_s: float | None = None,
-    ) -> Any:
+    ) -> bytes:
+        """One request; the answer's bytes, or KubeError with the server's message."""
         url = self.server + path + (f"?{urlencode(params)}" if params else "")
         data = None if body is None else json.dumps(body).encode()
         req = urllib.request.Request(url, data=data, method=method)
@@ -67,7 +68,7 @@ class Kube:
             with urllib.request.urlopen(
                 req, context=self._tls, timeout=timeout_s or self.timeout_s
             ) as resp:
-                raw = resp.read()
+                return bytes(resp.read())
         except urllib.error.HTTPError as err:
             text = err.read().decode(errors="replace")
             try:
@@ -75,6 +76,21 @@ class Kube:
             except ValueError:
                 message = text
             raise KubeError(err.code, message) from None
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        params: Mapping[str, str] | None = None,
+        content_type: str = JSON,
+        timeout_s: float | None = None,
+    ) -> Any:
+        """One request; the answer parsed as JSON."""
+        raw = self.raw(
+            method, path, body, params=params, content_type=content_type, timeout_s=timeout_s
+        )
         return json.loads(raw) if raw else None
 
     def get(self, path: str, **params: str) -> Any:
@@ -83,27 +99,8 @@ class Kube:
     def create(self, path: str, body: Mapping[str, Any]) -> Any:
         return self.request("POST", path, body)
 
-    def apply(self, path: str, body: Mapping[str, Any]) -> Any:
-        """Create, or replace the object of the same name (the fixture owns what it applies)."""
-        try:
-            return self.create(path, body)
-        except KubeError as err:
-            if err.code != 409:
-                raise
-        name = body["metadata"]["name"]
-        current = self.get(f"{path}/{name}")
-        replaced = dict(body)
-        replaced["metadata"] = {
-            **body["metadata"],
-            "resourceVersion": current["metadata"]["resourceVersion"],
-        }
-        return self.request("PUT", f"{path}/{name}", replaced)
-
     def patch(self, path: str, body: Mapping[str, Any]) -> Any:
         return self.request("PATCH", path, body, content_type=MERGE_PATCH)
-
-    def delete(self, path: str) -> Any:
-        return self.request("DELETE", path)
 
     def watch(
         self, path: str, resource_version: str, timeout_s: int = 60

@@ -84,7 +84,7 @@ class FakeKubelet:
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=90)
+        self._thread.join(timeout=2)  # a watch in flight ends when the API server stops
 
     def _run(self) -> None:
         while not self._stop.is_set():

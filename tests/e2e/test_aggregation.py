@@ -34,6 +34,15 @@ def raw(cluster: Cluster, path: str) -> dict[str, object]:
     return dict(json.loads(cluster.kubectl("get", "--raw", path).stdout))
 
 
+def raw_when_found(cluster: Cluster, path: str) -> dict[str, object] | None:
+    """The answer, or None while Surge has not listed the series yet (404)."""
+    done = cluster.kubectl("get", "--raw", path, check=False)
+    if done.returncode != 0:
+        assert "NotFound" in done.stderr, done.stderr
+        return None
+    return dict(json.loads(done.stdout))
+
+
 def test_apiservices_are_available(cluster: Cluster, say: Callable[[str], None]) -> None:
     table = cluster.kubectl("get", "apiservice", *APISERVICES).stdout
     say(f"$ kubectl get apiservice {' '.join(APISERVICES)}\n{table}")
@@ -53,8 +62,10 @@ def test_raw_answers_come_from_surge(cluster: Cluster, workload: Workload) -> No
     pods = set(cluster.kubelet.running()[workload.namespace])
 
     def listed() -> dict[str, object] | None:
-        body = raw(cluster, custom_path(workload.namespace))
-        names = {item["describedObject"]["name"] for item in body["items"]}  # type: ignore[index, union-attr]
+        body = raw_when_found(cluster, custom_path(workload.namespace))
+        if body is None:
+            return None
+        names = {item["describedObject"]["name"] for item in body["items"]}  # type: ignore[union-attr]
         return body if names == pods else None
 
     body = wait_for(listed, 60, "both pods' http_requests_waiting through the aggregator")
@@ -76,8 +87,9 @@ def test_raw_answers_come_from_surge(cluster: Cluster, workload: Workload) -> No
     assert [item["value"] for item in external["items"]] == ["30"]  # type: ignore[union-attr]
 
     def pod_metrics() -> dict[str, object] | None:
-        body = raw(cluster, f"/apis/metrics.k8s.io/v1beta1/namespaces/{workload.namespace}/pods")
-        return body if len(body["items"]) == 2 else None  # type: ignore[arg-type]
+        path = f"/apis/metrics.k8s.io/v1beta1/namespaces/{workload.namespace}/pods"
+        body = raw_when_found(cluster, path)
+        return body if body and len(body["items"]) == 2 else None  # type: ignore[arg-type]
 
     metrics = wait_for(pod_metrics, 60, "PodMetrics of both pods")
     assert metrics["kind"] == "PodMetricsList"
@@ -95,16 +107,22 @@ def _values(body: dict[str, object]) -> dict[str, str]:
     return {i["describedObject"]["name"]: i["value"] for i in body["items"]}  # type: ignore[union-attr]
 
 
-def _direct(cluster: Cluster, path: str, cert: str | None) -> tuple[int, str]:
+def _direct(
+    cluster: Cluster, path: str, cert: str | None, token: str | None = None
+) -> tuple[int, str]:
     """GET straight to Surge's port, verifying its certificate, with a client certificate
-    of the cluster CA (`admin` in system:masters, `nobody` without any RBAC) or none."""
+    of the cluster CA (`admin` in system:masters, `nobody` without any RBAC), a bearer
+    token, or nothing."""
     pki = cluster.plane.pki
     tls = ssl.create_default_context(cafile=str(pki.ca.cert))
     if cert:
         pair = pki.admin if cert == "admin" else pki.nobody
         tls.load_cert_chain(str(pair.cert), str(pair.key))
+    request = urllib.request.Request(cluster.surge_url + path)
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
     try:
-        with urllib.request.urlopen(cluster.surge_url + path, context=tls, timeout=10) as resp:
+        with urllib.request.urlopen(request, context=tls, timeout=10) as resp:
             return resp.status, resp.read().decode()
     except urllib.error.HTTPError as err:
         return err.code, err.read().decode()
@@ -129,3 +147,29 @@ def test_user_without_rbac_is_refused(cluster: Cluster, say: Callable[[str], Non
     assert code == 401, body
     code, body = _direct(cluster, "/apis/custom.metrics.k8s.io/v1beta2", cert="admin")
     assert code == 200, body
+
+    # A bearer token goes through TokenReview: a real service account's token is
+    # authenticated, then refused (no RBAC); a forged one is 401.
+    cluster.kubectl("create", "serviceaccount", "e2e-no-rbac", "-n", "surge-system")
+    token = cluster.kubectl("create", "token", "e2e-no-rbac", "-n", "surge-system").stdout.strip()
+    code, body = _direct(cluster, path, cert=None, token=token)
+    assert code == 403, body
+    assert "system:serviceaccount:surge-system:e2e-no-rbac" in json.loads(body)["message"]
+    code, body = _direct(cluster, path, cert=None, token=token[:-4] + "AAAA")
+    assert code == 401, body
+
+
+def test_loopback_endpoints_are_refused(cluster: Cluster) -> None:
+    """Why the Service is ExternalName: an EndpointSlice (or Endpoints) naming Surge's
+    loopback address is refused by validation (ValidateEndpointIP)."""
+    slice_ = {
+        "apiVersion": "discovery.k8s.io/v1",
+        "kind": "EndpointSlice",
+        "metadata": {"name": "surge-loopback", "namespace": "surge-system"},
+        "addressType": "IPv4",
+        "endpoints": [{"addresses": ["127.0.0.1"]}],
+        "ports": [{"name": "https", "port": cluster.surge_port, "protocol": "TCP"}],
+    }
+    done = cluster.kubectl("create", "-f", "-", stdin=json.dumps(slice_), check=False)
+    assert done.returncode != 0
+    assert "may not be in the loopback range" in done.stderr, done.stderr

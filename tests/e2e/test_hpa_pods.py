@@ -44,9 +44,18 @@ def current_metrics(workload: Workload) -> dict[str, dict[str, object]]:
     return out
 
 
-def all_metrics(workload: Workload) -> dict[str, dict[str, object]] | None:
-    metrics = current_metrics(workload)
-    return metrics if len(metrics) == 3 else None
+def reads(workload: Workload, waiting: int, cpu: int, memory: int) -> bool:
+    """The HPA's last sync read these: waiting per pod, CPU (±1 point) and memory (% of
+    requests)."""
+    m = current_metrics(workload)
+    if len(m) != 3:
+        return False
+    average = Quantity.parse(str(m["http_requests_waiting"]["averageValue"]))
+    return (
+        average.milli_value() == waiting * 1000
+        and abs(int(str(m["cpu"]["averageUtilization"])) - cpu) <= 1
+        and m["memory"]["averageUtilization"] == memory
+    )
 
 
 def test_queue_hpa_scales_up_and_down(
@@ -55,11 +64,9 @@ def test_queue_hpa_scales_up_and_down(
     workload.create(QUIET)
     workload.apply_hpa(example_hpa("queue", workload.namespace))
 
-    quiet = wait_for(lambda: all_metrics(workload), 90, "the HPA reading all three metrics")
-    assert Quantity.parse(str(quiet["http_requests_waiting"]["averageValue"])).value() == 10
-    # CPU comes from counters through irate(): scrape timing moves it by a point or so.
-    assert quiet["cpu"]["averageUtilization"] == pytest.approx(20, abs=1)
-    assert quiet["memory"]["averageUtilization"] == 25
+    # CPU comes from counters through irate(), a scrape behind the gauges and moved a point
+    # or so by scrape timing: wait for a sync that read all three as set.
+    wait_for(lambda: reads(workload, waiting=10, cpu=20, memory=25), 90, "the quiet readings")
     assert workload.condition("ScalingActive")["status"] == "True"
     assert workload.replicas() == 2
 
@@ -71,14 +78,7 @@ def test_queue_hpa_scales_up_and_down(
     assert rises[0] == 6, rises
     assert_scale_up_within(workload.history, busy_at, PERIOD_S, pods=4)
 
-    def settled() -> dict[str, dict[str, object]] | None:
-        m = current_metrics(workload)
-        waiting = m.get("http_requests_waiting", {}).get("averageValue")
-        return m if waiting is not None and Quantity.parse(str(waiting)).value() == 50 else None
-
-    busy = wait_for(settled, 60, "50 waiting per pod at 12 pods")
-    assert busy["cpu"]["averageUtilization"] == pytest.approx(25, abs=1)
-    assert busy["memory"]["averageUtilization"] == 62
+    wait_for(lambda: reads(workload, waiting=50, cpu=25, memory=62), 60, "the readings at 12")
     described = workload.describe()
     say(f"$ kubectl describe hpa {workload.hpa_name} -n {workload.namespace}\n{described}")
     assert re.search(r'"http_requests_waiting" on pods:\s+50 / 50', described), described

@@ -8,7 +8,6 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import yaml
@@ -84,6 +83,7 @@ class History:
         self._t0 = time.monotonic()
         self.steps: list[Step] = []
         self._lock = threading.Lock()
+        self._polling = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="replica-history", daemon=True)
 
@@ -98,22 +98,29 @@ class History:
         self._thread.join(timeout=10)
 
     def mark(self, note: str) -> float:
+        """Note a change the test makes, after reading the replicas as they are now (so
+        the mark never precedes a change the test already waited for)."""
+        self._poll()
         at = self.now()
         with self._lock:
             last = self.steps[-1] if self.steps else Step(at, 0, 0)
             self.steps.append(Step(at, last.replicas, last.ready, note))
         return at
 
-    def _run(self) -> None:
-        while not self._stop.wait(0.25):
+    def _poll(self) -> None:
+        with self._polling:  # one read at a time, so reads are recorded in order
             try:
                 replicas, ready = self._read()
             except (KubeError, OSError, ValueError):
-                continue
+                return
             with self._lock:
                 last = next((s for s in reversed(self.steps) if not s.note), None)
                 if last is None or (last.replicas, last.ready) != (replicas, ready):
                     self.steps.append(Step(self.now(), replicas, ready))
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.25):
+            self._poll()
 
     def changes(self) -> list[Step]:
         """The steps where spec.replicas changed (marks excluded)."""
@@ -234,11 +241,12 @@ class Workload:
     def finish(self) -> str:
         """Stop the HPA, the load and the history; the report for the test output."""
         self.history.stop()
+        self.history.mark("end")
         report = [f"[{self.namespace}] replica history (spec.replicas, readyReplicas):"]
         report.append(self.history.render())
         if self.hpa_name:
             report.append(f"[{self.namespace}] HPA events:")
-            report.append(self.events().rstrip())
+            report.extend(line[:200] for line in self.events().rstrip().splitlines())
             self.cluster.kubectl(
                 "delete", "hpa", self.hpa_name, "-n", self.namespace, "--wait=false", check=False
             )
@@ -265,10 +273,3 @@ def assert_scale_down_within(history: History, start_s: float, period_s: int, pe
         assert step.replicas >= int(base * (1 - percent / 100)), (
             f"fell to {step.replicas} at {step.at_s:.1f}s from {window} within {period_s}s"
         )
-
-
-def tail(path: Path, lines: int = 15) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(none)"
