@@ -761,8 +761,10 @@ async def run(
     out: TextIO | None = None,
     err: TextIO | None = None,
     now: datetime | None = None,
+    options: Options | None = None,
 ) -> int:
-    """`surge explain`, on the running event loop: 0, 1 (cannot explain) or 2 (bad input)."""
+    """`surge explain`, on the running event loop: 0, 1 (cannot explain) or 2 (bad input).
+    `options` are the controller's flags, when the cluster runs it with other values."""
     out = out or sys.stdout
     err = err or sys.stderr
     try:
@@ -778,7 +780,7 @@ async def run(
         return 2
     try:
         fetched = await fetch(api, namespace, name)
-        expl = explain(fetched, now or datetime.now(UTC))
+        expl = explain(fetched, now or datetime.now(UTC), options)
     except ExplainError as e:
         print(f"surge explain: {e}", file=err)
         return 1
@@ -797,6 +799,7 @@ def main(
     output: str = "table",
     out: TextIO | None = None,
     err: TextIO | None = None,
+    options: Options | None = None,
 ) -> int:
     """`surge explain NAMESPACE/HPA [--kubeconfig K] [-o json]`."""
-    return asyncio.run(run(target, kubeconfig, output, out, err))
+    return asyncio.run(run(target, kubeconfig, output, out, err, options=options))

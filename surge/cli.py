@@ -475,6 +475,32 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("target", metavar="NAMESPACE/HPA")
     explain.add_argument("--kubeconfig", help="kubeconfig (default: in-cluster configuration)")
     explain.add_argument("-o", "--output", choices=["table", "json"], default="table")
+    c = explain.add_argument_group(
+        "the controller's flags (kube-controller-manager --horizontal-pod-autoscaler-*), "
+        "when the cluster does not run it with the defaults"
+    )
+    c.add_argument("--tolerance", type=float, default=0.1, help="default 0.1")
+    c.add_argument(
+        "--cpu-initialization-period",
+        type=_duration,
+        default=300.0,
+        metavar="DURATION",
+        help="default 5m",
+    )
+    c.add_argument(
+        "--initial-readiness-delay",
+        type=_duration,
+        default=30.0,
+        metavar="DURATION",
+        help="default 30s",
+    )
+    c.add_argument(
+        "--downscale-stabilization",
+        type=_duration,
+        default=300.0,
+        metavar="DURATION",
+        help="default 5m",
+    )
     _log_flags(explain)
     return parser
 
@@ -515,8 +541,15 @@ def _dispatch(args: argparse.Namespace) -> Callable[[], int]:
         return lambda: simulate(args)
     if args.command == "explain":
         from autoscaler.explain import main as explain
+        from autoscaler.hpa import Options
 
-        return lambda: explain(args.target, args.kubeconfig, args.output)
+        options = Options(
+            tolerance=args.tolerance,
+            cpu_initialization_period_seconds=args.cpu_initialization_period,
+            initial_readiness_delay_seconds=args.initial_readiness_delay,
+            downscale_stabilization_window_seconds=int(args.downscale_stabilization),
+        )
+        return lambda: explain(args.target, args.kubeconfig, args.output, options=options)
     raise SystemExit(2)
 
 

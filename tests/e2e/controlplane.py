@@ -36,8 +36,8 @@ CONTROLLERS = (
 )
 # The HPA's clock, compressed 12x like the scenarios' behavior windows (upstream defaults in
 # parentheses): sync 2s (15s), default scale-down stabilization 25s (5m), CPU
-# initialization period 10s (5m; Surge's PodMetrics carry the rules' 5m window, which would
-# keep every new pod's CPU sample out for five minutes).
+# initialization period 10s (5m; with the rules' 1m window, a new pod's CPU sample would
+# still wait a minute).
 HPA_OPTIONS = Options(
     tolerance=0.1,
     cpu_initialization_period_seconds=10,

@@ -1,10 +1,9 @@
 """`surge explain` on a live HPA agrees with what the real controller wrote in its status.
 
-The command assumes kube-controller-manager's default flags; this cluster runs the HPA
-with a compressed clock (controlplane.HPA_OPTIONS). Where that matters, the CPU metric's
-10s initialization period instead of 5m, the command's view differs on purpose, so the
-same explanation is also computed with the cluster's options (autoscaler.explain, what
-the command runs) and must then agree on every metric.
+This cluster runs the HPA with a compressed clock (controlplane.HPA_OPTIONS): the library
+is called with those options, and the command is given them as flags
+(`--cpu-initialization-period`, `--downscale-stabilization`); both must agree with the
+controller on every metric.
 """
 
 from __future__ import annotations
@@ -101,20 +100,21 @@ def test_explain_agrees_with_the_controller(
     conditions = {c["type"]: c for c in answer["conditions"]}
     assert conditions["ScalingActive"]["agrees"], conditions["ScalingActive"]
 
-    # The command, as a person runs it (default controller flags).
-    done = explain_command(cluster, target, "-o", "json")
+    # The command, as a person runs it, told the controller's flags of this cluster.
+    flags = (
+        f"--cpu-initialization-period={HPA_OPTIONS.cpu_initialization_period_seconds:g}s",
+        f"--downscale-stabilization={HPA_OPTIONS.downscale_stabilization_window_seconds}s",
+    )
+    done = explain_command(cluster, target, "-o", "json", *flags)
     assert done.returncode == 0, done.stderr
     command = json.loads(done.stdout)
     assert command["desiredReplicas"] == status["desiredReplicas"]
     assert command["agreement"].startswith("agrees"), command["agreement"]
     by_name = {r["name"]: r for r in command["metrics"]}
-    for name in ("memory", "http_requests_waiting"):
+    for name in ("cpu", "memory", "http_requests_waiting"):
         assert by_name[name]["agreesWithStatus"] is True, by_name[name]
-    # With the default 5m CPU initialization period and PodMetrics' 5m window, pods Ready
-    # for less than five minutes give no CPU sample: the command says so.
-    assert "unready" in (by_name["cpu"]["error"] or ""), by_name["cpu"]
 
-    table = explain_command(cluster, target)
+    table = explain_command(cluster, target, *flags)
     assert table.returncode == 0, table.stderr
     say(f"$ surge explain {target}\n{table.stdout}")
     assert "http_requests_waiting" in table.stdout
