@@ -401,6 +401,13 @@ class ReplicaCalculator:
         described: CrossVersionObjectReference,
     ) -> tuple[int, int]:
         """GetObjectMetricReplicas: an Object metric with a Value target."""
+        usage = self._object_usage(metric, namespace, described)
+        ratio = _fdiv(float(usage), float(target_usage))
+        return self._usage_ratio_replicas(current_replicas, ratio, tolerances), usage
+
+    def _object_usage(
+        self, metric: str, namespace: str, described: CrossVersionObjectReference
+    ) -> int:
         try:
             usage, _ = self.client.object_metric(metric, described)
         except ReplicaCalculationError as err:
@@ -409,8 +416,7 @@ class ReplicaCalculator:
                 f"unable to get metric {metric}: {described.kind} on {namespace} "
                 f"{described.name}/{err}"
             ) from None
-        ratio = _fdiv(float(usage), float(target_usage))
-        return self._usage_ratio_replicas(current_replicas, ratio, tolerances), usage
+        return usage
 
     def _usage_ratio_replicas(
         self, current_replicas: int, usage_ratio: float, tolerances: Tolerances
@@ -439,13 +445,7 @@ class ReplicaCalculator:
         described: CrossVersionObjectReference,
     ) -> tuple[int, int]:
         """GetObjectPerPodMetricReplicas: an Object metric with an AverageValue target."""
-        try:
-            usage, _ = self.client.object_metric(metric, described)
-        except ReplicaCalculationError as err:
-            raise ReplicaCalculationError(
-                f"unable to get metric {metric}: {described.kind} on {namespace} "
-                f"{described.name}/{err}"
-            ) from None
+        usage = self._object_usage(metric, namespace, described)
         replicas = status_replicas
         usage_ratio = _fdiv(float(usage), float(target_average_usage) * float(replicas))
         if not tolerances.is_within(usage_ratio):
