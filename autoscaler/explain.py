@@ -776,7 +776,11 @@ async def run(
         api = await _kube_api(kubeconfig)
     except Exception as e:
         where = kubeconfig or "the in-cluster configuration"
-        print(f"surge explain: cannot load Kubernetes client config from {where}: {e}", file=err)
+        print(
+            f"surge explain: cannot load Kubernetes client config from {where}: {e}"
+            + ("" if kubeconfig else " (pass --kubeconfig)"),
+            file=err,
+        )
         return 2
     try:
         fetched = await fetch(api, namespace, name)

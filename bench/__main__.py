@@ -78,7 +78,9 @@ def _parser() -> argparse.ArgumentParser:
         "fuzz",
         help="hypothesis on routes, selectors, config, Prometheus answers, auth and the app",
     )
-    k = commands.add_parser("kube-standin", help=argparse.SUPPRESS)
+    k = commands.add_parser(
+        "kube-standin", help="(internal) the Kubernetes stand-in process storm runs for PA"
+    )
     k.add_argument("--objects", type=Path, required=True)
     k.add_argument("--kubeconfig", type=Path, required=True)
     return parser

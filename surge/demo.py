@@ -57,8 +57,10 @@ def _commands(port: int, prometheus: str, workdir: Path) -> str:
             f'  {kubectl} "/apis/external.metrics.k8s.io/v1beta1/namespaces/{ns}/'
             'ai_service_requests_waiting_total" | python3 -m json.tool',
             "",
-            f"Data, certificates and logs are in {workdir} (removed on exit unless you gave "
-            "--workdir). Ctrl-C stops everything.",
+            f"Prometheus' data and log, the certificates and the objects file ({workdir}/"
+            "objects.yaml, for `surge query --objects`) are in",
+            f"{workdir} (removed on exit unless you gave --workdir). Surge logs on stderr.",
+            "Ctrl-C stops everything.",
             "",
         ]
     )
