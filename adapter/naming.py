@@ -155,6 +155,24 @@ def query_args(
     )
 
 
+# Representative template inputs: what Build and BuildExternal pass for one request.
+CUSTOM_SAMPLE = query_args(
+    "surge_check_series_total",
+    ['namespace="default"', 'pod="surge-check-pod"'],
+    ["pod"],
+    {"namespace": "default", "pod": "surge-check-pod"},
+)
+EXTERNAL_SAMPLE = query_args(
+    "surge_check_series_total", ['namespace="default"'], [], {"namespace": "default"}
+)
+RESOURCE_SAMPLE = query_args(
+    "surge_check_series_total",
+    ['namespace="default"', 'pod=~"surge-check-pod-a|surge-check-pod-b"'],
+    ["pod", "container"],
+    {"namespace": "default", "pod": "surge-check-pod-a|surge-check-pod-b"},
+)
+
+
 def render_query(template: Template, args: GoStruct) -> str:
     try:
         query = template.execute(args)

@@ -58,6 +58,10 @@ class ObjectIndex(Protocol):
 
     def live(self) -> bool: ...
 
+    async def refresh(self) -> None:
+        """Bring `mapper` up to date (resources added or removed); never raises."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -101,11 +105,19 @@ class _Store:
 
 
 class StaticObjects:
-    """Objects from a YAML file: a sequence, a `kind: List`, or several documents."""
+    """Objects from a YAML file: a sequence, a `kind: List`, or several documents.
 
-    def __init__(self, objects: list[dict[str, Any]]) -> None:
+    `refresh` reloads the file when it has changed, so objects (and resources) can be
+    added without a restart; a file that turns unreadable keeps the last good objects."""
+
+    def __init__(self, objects: list[dict[str, Any]], path: Path | None = None) -> None:
+        self.path = path
+        self._stamp = _stamp(path) if path is not None else None
+        self._index(objects)
+
+    def _index(self, objects: list[dict[str, Any]]) -> None:
         resources: list[APIResource] = []
-        self._objects: dict[APIResource, _Store] = {}
+        by_resource: dict[APIResource, _Store] = {}
         namespaces: dict[str, ObjectMeta] = {}
         for obj in objects:
             res = _resource_of(obj)
@@ -115,40 +127,33 @@ class StaticObjects:
             if res.resource == "namespaces" and not res.group:
                 namespaces[meta.name] = meta
             else:
-                self._objects.setdefault(res, _Store()).put(meta)
+                by_resource.setdefault(res, _Store()).put(meta)
                 if meta.namespace:
                     namespaces.setdefault(meta.namespace, ObjectMeta("", meta.namespace, {}))
         ns_res = next(r for r in BUILTIN if r.resource == "namespaces")
         if ns_res not in resources:
             resources.append(ns_res)
-        self._objects[ns_res] = _Store(namespaces.values())
-        self.mapper = ResourceMapper(resources)
+        by_resource[ns_res] = _Store(namespaces.values())
+        self._objects, self.mapper = by_resource, ResourceMapper(resources)
 
     @classmethod
     def from_file(cls, path: str | Path) -> StaticObjects:
+        return cls(_read_objects(Path(path)), Path(path))
+
+    async def refresh(self) -> None:
+        if self.path is None:
+            return
+        stamp = await asyncio.to_thread(_stamp, self.path)
+        if stamp == self._stamp:
+            return
         try:
-            # libyaml when present: a cluster's worth of objects loads in a second, not ten
-            loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-            docs = list(yaml.load_all(Path(path).read_text(), Loader=loader))
-        except OSError as err:
-            raise ObjectsFileError(f"{path}: cannot read objects file: {err.strerror}") from None
-        except yaml.YAMLError as err:
-            raise ObjectsFileError(f"{path}: not valid YAML: {str(err).splitlines()[0]}") from None
-        objects: list[dict[str, Any]] = []
-        for doc in docs:
-            if doc is None:
-                continue
-            if isinstance(doc, dict) and isinstance(doc.get("items"), list):
-                doc = doc["items"]
-            for obj in doc if isinstance(doc, list) else [doc]:
-                if not isinstance(obj, dict) or not obj.get("kind") or not obj.get("apiVersion"):
-                    raise ObjectsFileError(
-                        f"{path}: every object needs apiVersion, kind and metadata.name"
-                    )
-                if not isinstance(obj.get("metadata"), dict) or not obj["metadata"].get("name"):
-                    raise ObjectsFileError(f"{path}: a {obj['kind']} has no metadata.name")
-                objects.append(obj)
-        return cls(objects)
+            objects = await asyncio.to_thread(_read_objects, self.path)
+        except ObjectsFileError as err:
+            log.error("keeping the objects last read: %s", err)
+            return
+        self._index(objects)
+        self._stamp = stamp
+        log.info("reloaded %s: %d resources", self.path, len(self.mapper.resources))
 
     async def list_names(self, res: APIResource, namespace: str, selector: Selector) -> list[str]:
         return [o.name for o in await self.list_objects(res, namespace, selector)]
@@ -167,6 +172,62 @@ class StaticObjects:
 
     async def close(self) -> None:
         return None
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size
+
+
+def _read_objects(path: Path) -> list[dict[str, Any]]:
+    try:
+        # libyaml when present: a cluster's worth of objects loads in a second, not ten
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        docs = list(yaml.load_all(path.read_text(), Loader=loader))
+    except OSError as err:
+        raise ObjectsFileError(f"{path}: cannot read objects file: {err.strerror}") from None
+    except UnicodeDecodeError:
+        raise ObjectsFileError(f"{path}: cannot read objects file: not UTF-8 text") from None
+    except yaml.YAMLError as err:
+        raise ObjectsFileError(f"{path}: not valid YAML: {str(err).splitlines()[0]}") from None
+    objects: list[dict[str, Any]] = []
+    for doc in docs:
+        if doc is None:
+            continue
+        if isinstance(doc, dict) and isinstance(doc.get("items"), list):
+            doc = doc["items"]
+        for obj in doc if isinstance(doc, list) else [doc]:
+            if (
+                not isinstance(obj, dict)
+                or not isinstance(obj.get("kind"), str)
+                or not isinstance(obj.get("apiVersion"), str)
+                or not obj["kind"]
+                or not obj["apiVersion"]
+            ):
+                raise ObjectsFileError(
+                    f"{path}: every object needs apiVersion, kind and metadata.name"
+                )
+            meta = obj.get("metadata")
+            if (
+                not isinstance(meta, dict)
+                or not isinstance(meta.get("name"), str)
+                or not meta["name"]
+            ):
+                raise ObjectsFileError(f"{path}: a {obj['kind']} has no metadata.name")
+            labels = meta.get("labels")
+            if labels is not None and not isinstance(labels, dict):
+                raise ObjectsFileError(
+                    f"{path}: the labels of {obj['kind']} {meta['name']} are not a mapping"
+                )
+            if not isinstance(meta.get("namespace") or "", str):
+                raise ObjectsFileError(
+                    f"{path}: the namespace of {obj['kind']} {meta['name']} is not a string"
+                )
+            objects.append(obj)
+    return objects
 
 
 def _resource_of(obj: dict[str, Any]) -> APIResource:
@@ -250,6 +311,13 @@ class ClusterObjects:
             informer = self._informers[res] = _Informer(self.api, res)
         await informer.synced()
         return informer.store.select(namespace, selector, res.namespaced)
+
+    async def refresh(self) -> None:
+        """Discovery again: a CRD installed (or removed) since the last is picked up."""
+        try:
+            self.mapper = await self.api.discover()
+        except Exception as err:  # the API is down: keep the resources last discovered
+            log.warning("discovery failed, keeping the resources last discovered: %s", err)
 
     def ready(self) -> bool:
         """Every index has been listed once. A later outage of the API does not make the

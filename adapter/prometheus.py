@@ -29,6 +29,10 @@ class BackendError(APIError):
     """Prometheus answered with an error (bad query, execution error): 500, as PA."""
 
 
+class QueryRejected(BackendError):
+    """Prometheus refused the query itself (bad_data): retrying the same text cannot help."""
+
+
 class BackendUnavailable(ServiceUnavailable):
     """Prometheus was unreachable, timed out or overloaded: 503, so the HPA holds."""
 
@@ -179,7 +183,7 @@ class PrometheusClient:
             message = f"Prometheus said {kind}: {body.get('error', '')}".strip()
             if kind in ("timeout", "unavailable", "canceled") or status in (503, 504):
                 raise BackendUnavailable(message)
-            raise BackendError(message)
+            raise QueryRejected(message) if kind == "bad_data" else BackendError(message)
         if status in (429, 502, 503, 504):
             raise BackendUnavailable(f"Prometheus at {self.base} answered HTTP {status}")
         raise BackendError(

@@ -63,13 +63,19 @@ class PrometheusProvider:
                 + (f" ({self.registry.failure})" if self.registry.failure else "")
             )
 
+    def _not_found(self, metric: str, resource: str, name: str = "") -> NotFound:
+        """prometheus-adapter's 404, and why when a broken rule would have named the metric."""
+        err = metric_not_found(metric, resource, name)
+        broken = self.registry.broken_for(metric)
+        return err if broken is None else NotFound(f"{err.message}: {broken.describe()}")
+
     def _lookup(self, info: CustomMetricInfo) -> tuple[CustomMetricInfo, SeriesInfo, APIResource]:
         self._listed()
         res = self.objects.mapper.resource_for(info.group_resource)
         key = CustomMetricInfo(res.group_resource, info.namespaced, info.metric) if res else info
         series = self.registry.custom.get(key)
         if res is None or series is None:
-            raise metric_not_found(info.metric, str(info.group_resource))
+            raise self._not_found(info.metric, str(info.group_resource))
         return key, series, res
 
     async def _values(
@@ -160,7 +166,7 @@ class PrometheusProvider:
         self._listed()
         series = self.registry.external.get(info.metric)
         if series is None:  # PA names the namespaces resource only for "default"
-            raise metric_not_found(info.metric, "namespaces" if namespace == "default" else "")
+            raise self._not_found(info.metric, "namespaces" if namespace == "default" else "")
         try:
             query = series.namer.query_for_external(series.series_name, namespace, metric_selector)
             answer = await self.engine.query(query, info.metric)

@@ -20,12 +20,14 @@ import yaml
 from adapter.durations import DurationError, parse_prometheus_duration
 from adapter.gotemplate import TemplateError
 from adapter.naming import (
+    CUSTOM_SAMPLE,
+    EXTERNAL_SAMPLE,
+    RESOURCE_SAMPLE,
     LabelTemplate,
     RuleError,
     compile_regex,
     name_as_default,
     parse_metrics_query,
-    query_args,
 )
 from apiservice.provider import GroupResource
 
@@ -328,7 +330,7 @@ class _Reader:
             if f"{where}.metricsQuery" not in self.mistyped:
                 self.problem(rule.line, where, 'missing required field "metricsQuery"')
             return
-        sample = _EXTERNAL_SAMPLE if external else _CUSTOM_SAMPLE
+        sample = EXTERNAL_SAMPLE if external else CUSTOM_SAMPLE
         self.check_query("metricsQuery", rule.metrics_query, sample, report)
 
     def check_query(
@@ -394,7 +396,7 @@ class _Reader:
                 if f"{path}.{key}" not in self.mistyped:
                     self.problem(rule.line, path, f'missing required field "{key}"')
             else:
-                self.check_query(key, text, _RESOURCE_SAMPLE, report)
+                self.check_query(key, text, RESOURCE_SAMPLE, report)
         if not resources.template and not resources.overrides:
             self.problem(
                 rule.line,
@@ -409,24 +411,6 @@ def _attempt(report: Callable[[str, str], None], check: Callable[[], object]) ->
         check()
     except RuleError as err:
         report(err.key, err.message)
-
-
-# Representative template inputs: what Build and BuildExternal pass for one request.
-_CUSTOM_SAMPLE = query_args(
-    "surge_check_series_total",
-    ['namespace="default"', 'pod="surge-check-pod"'],
-    ["pod"],
-    {"namespace": "default", "pod": "surge-check-pod"},
-)
-_EXTERNAL_SAMPLE = query_args(
-    "surge_check_series_total", ['namespace="default"'], [], {"namespace": "default"}
-)
-_RESOURCE_SAMPLE = query_args(
-    "surge_check_series_total",
-    ['namespace="default"', 'pod=~"surge-check-pod-a|surge-check-pod-b"'],
-    ["pod", "container"],
-    {"namespace": "default", "pod": "surge-check-pod-a|surge-check-pod-b"},
-)
 
 
 def _yaml_problem(err: yaml.YAMLError, text: str, source: str) -> str:

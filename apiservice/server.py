@@ -132,9 +132,11 @@ class _API:
         ready: Callable[[], bool] | None,
         registry: CollectorRegistry,
         resources: resource_metrics.ResourceMetricsProvider | None = None,
+        ready_note: Callable[[], str] | None = None,
     ) -> None:
         self.provider = provider
         self.ready = ready
+        self.ready_note = ready_note
         self.registry = registry
         self.resources = resources
 
@@ -228,10 +230,12 @@ class _API:
         except Exception:
             log.exception("the readiness check failed")
             ready = False
+        note = self.ready_note() if self.ready_note is not None else ""
         if ready:
-            return _text("ok")
+            return _text(f"ok: {note}" if note else "ok")
         # Kubernetes' health report: one line per check, the reason withheld from clients.
-        report = "[+]ping ok\n[-]provider failed: reason withheld\nreadyz check failed\n"
+        rules = f"[-]rules: {note}\n" if note else ""
+        report = f"[+]ping ok\n{rules}[-]provider failed: reason withheld\nreadyz check failed\n"
         return _text(report, status=500)
 
 
@@ -240,6 +244,7 @@ def build_app(
     *,
     metrics_registry: CollectorRegistry | None = None,
     ready: Callable[[], bool] | None = None,
+    ready_note: Callable[[], str] | None = None,
     insecure_skip_auth: bool = False,
     auth: DelegatedAuth | None = None,
     limits: Limits | None = None,
@@ -248,7 +253,8 @@ def build_app(
     """The aiohttp application serving the metrics APIs from `provider`.
 
     `metrics_registry` receives the request metrics and is what /metrics exposes (a private
-    registry when None); `ready` decides /readyz (always ready when None). Every request
+    registry when None); `ready` decides /readyz (always ready when None) and `ready_note`
+    adds what a probe's reader should know (rules broken, yet ready). Every request
     but a health check passes `auth` (delegated authentication and authorization), which
     only `insecure_skip_auth` may replace; `limits` bound what is worked on at once.
     `resources` serves metrics.k8s.io (PodMetrics, NodeMetrics); without it that group is
@@ -258,7 +264,7 @@ def build_app(
         raise ValueError(AUTH_REQUIRED)
     limits = limits or Limits()
     registry = metrics_registry or CollectorRegistry()
-    api = _API(provider, ready, registry, resources)
+    api = _API(provider, ready, registry, resources, ready_note)
     instruments = _Instruments(registry)
     gate = InflightGate(limits.max_requests_inflight)
 

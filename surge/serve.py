@@ -21,6 +21,7 @@ from typing import Any
 
 from prometheus_client import Gauge
 
+from adapter.discovery import BrokenRulesCollector, broken_note
 from apiservice.auth import (
     AccessReviewer,
     Authenticator,
@@ -178,14 +179,19 @@ async def serve(args: argparse.Namespace, on_ready: Callable[[], None] | None = 
             "from the last index because the Kubernetes API is unreachable.",
             registry=b.registry,
         ).set_function(lambda: float(b.objects.live()))
+        series = b.discovery.registry
+        b.registry.register(BrokenRulesCollector(series))
         app = build_app(
             b.provider,
             metrics_registry=b.registry,
+            # Some rules broken: ready, and /readyz says so. All broken: nothing to serve.
             ready=lambda: (
                 not stopping.is_set()
-                and b.discovery.registry.listed_at is not None
+                and series.listed_at is not None
+                and not series.all_broken
                 and b.objects.ready()
             ),
+            ready_note=lambda: broken_note(series),
             insecure_skip_auth=auth is None,
             auth=auth,
             limits=limits,

@@ -166,6 +166,7 @@ async def backend(args: argparse.Namespace, *, watch: bool) -> AsyncIterator[Bac
             lambda: objects.mapper,
             relist_interval_s=args.metrics_relist_interval,
             max_age_s=args.metrics_max_age,
+            refresh=objects.refresh,
         )
         engine = _engine(args, prometheus, registry)
         provider = PrometheusProvider(discovery.registry, objects, engine)

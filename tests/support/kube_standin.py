@@ -157,9 +157,9 @@ RESOURCES: tuple[ResourceType, ...] = (
 )
 
 
-def _group_versions() -> dict[str, list[str]]:
+def _group_versions(resources: Iterable[ResourceType]) -> dict[str, list[str]]:
     groups: dict[str, list[str]] = {}
-    for r in RESOURCES:
+    for r in resources:
         versions = groups.setdefault(r.group, [])
         if r.version not in versions:
             versions.append(r.version)
@@ -562,6 +562,7 @@ class KubeStandin:
     def __init__(self, port: int = 0, history: int = 10_000) -> None:
         self.port = port
         self.app = web.Application(middlewares=[self._fault_middleware])
+        self.resources: list[ResourceType] = list(RESOURCES)  # install() adds, as a CRD
         self._objects: dict[tuple[ResourceType, str, str], JSONObject] = {}
         self._history: deque[_Event] = deque(maxlen=history)
         self._resource_version = 1
@@ -647,13 +648,13 @@ class KubeStandin:
 
     def resource(self, kind: str) -> ResourceType:
         """A resource by kind ("Pod"), plural, singular or short name."""
-        for r in RESOURCES:
+        for r in self.resources:
             if kind in (r.kind, r.plural, r.singular, *r.short_names):
                 return r
         raise KeyError(f"the stand-in serves no resource {kind!r}")
 
     def _resource_of(self, obj: JSONObject) -> ResourceType:
-        for r in RESOURCES:
+        for r in self.resources:
             if r.kind == obj.get("kind") and r.api_version == obj.get("apiVersion"):
                 return r
         raise KeyError(f"the stand-in serves no {obj.get('apiVersion')}/{obj.get('kind')}")
@@ -675,6 +676,12 @@ class KubeStandin:
     def _next_version(self) -> str:
         self._resource_version += 1
         return str(self._resource_version)
+
+    def install(self, resource: ResourceType) -> None:
+        """Serve a new resource from now on, as installing its CRD does (discovery lists it;
+        objects of it can be added)."""
+        if resource not in self.resources:
+            self.resources.append(resource)
 
     def add(self, obj: JSONObject) -> JSONObject:
         """Create an object (apiVersion, kind, metadata.name required); emits ADDED.
@@ -854,25 +861,27 @@ class KubeStandin:
             return _json_response(
                 {
                     "kind": "APIVersions",
-                    "versions": _group_versions()[""],
+                    "versions": _group_versions(self.resources)[""],
                     "serverAddressByClientCIDRs": [
                         {"clientCIDR": "0.0.0.0/0", "serverAddress": f"127.0.0.1:{self.port}"}
                     ],
                 }
             )
         if parts == ["apis"]:
-            groups = [self._api_group(g, vs) for g, vs in _group_versions().items() if g]
+            groups = [
+                self._api_group(g, vs) for g, vs in _group_versions(self.resources).items() if g
+            ]
             return _json_response({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
         if parts[0] == "api":
             group, version, rest = "", parts[1], parts[2:]
         elif len(parts) == 2:
-            versions = _group_versions().get(parts[1])
+            versions = _group_versions(self.resources).get(parts[1])
             if not versions:
                 raise _not_found_path()
             return _json_response(self._api_group(parts[1], versions))
         else:
             group, version, rest = parts[1], parts[2], parts[3:]
-        served = [r for r in RESOURCES if r.group == group and r.version == version]
+        served = [r for r in self.resources if r.group == group and r.version == version]
         if not served:
             raise _not_found_path()
         if not rest:
@@ -1196,6 +1205,9 @@ class KubeStandinThread:
 
     def write_kubeconfig(self, path: Path, namespace: str = "default") -> Path:
         return self._server.write_kubeconfig(path, namespace)
+
+    def install(self, resource: ResourceType) -> None:
+        self._call(lambda: self._server.install(resource))
 
     def add(self, obj: JSONObject) -> JSONObject:
         return self._call(lambda: self._server.add(obj))
