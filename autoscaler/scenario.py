@@ -15,13 +15,26 @@ The tables disagree in places; where they do, the choice made is named where it 
 from __future__ import annotations
 
 import bisect
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from autoscaler.simulation.capacity import CapacityModel
 
 MIB = 2**20
 GIB = 2**30
 DAY_S = 86400.0
+# The metrics the seed's rules serve, by what of a pod's state each one reads
+# (autoscaler.simulation.capacity.QUANTITIES): a capacity file may name its own.
+SEED_METRIC_NAMES = {
+    "http_requests_waiting": "waiting",
+    "http_requests_per_second": "qps",
+    "ai_llm_response_time_p99_seconds": "p99Seconds",
+    "ai_service_requests_waiting_total": "waitingTotal",
+}
 
 
 @dataclass(frozen=True)
@@ -181,6 +194,18 @@ class Capacity:
     memory_per_request_bytes: float = 1 * MIB
     startup_cpu_percent: float = 150.0  # a JVM starting burns CPU before it is ready
 
+    metric_names = SEED_METRIC_NAMES
+    ready_delay_s = 40.0  # the seed's readiness probe: 30 s initial delay + 10 s period
+
+    @property
+    def queued_share(self) -> float:
+        """Only the LLM calls queue past the pod's capacity."""
+        return self.llm_share
+
+    @property
+    def queue_throughput(self) -> float:
+        return self.llm_capacity
+
     def cpu_percent(self, qps: float) -> float:
         if qps <= 0:
             return 0.0
@@ -209,19 +234,23 @@ class Capacity:
         return self.llm_throughput(self.peak_concurrency)
 
     def llm_concurrency(self, rate: float) -> float:
-        """Calls in flight for a call rate below capacity (the rising side of the curve)."""
+        """Calls in flight for a call rate below capacity (the rising side of the curve).
+
+        Mean latency is linear in concurrency on each segment of the load test (m = a + b c),
+        so the throughput c / (a + b c) = rate inverts exactly: c = rate a / (1 - rate b)."""
         if rate <= 0:
             return 0.0
-        low, high = 0.0, self.peak_concurrency
         if rate >= self.llm_capacity:
-            return high
-        for _ in range(50):
-            mid = (low + high) / 2
-            if self.llm_throughput(mid) < rate:
-                low = mid
-            else:
-                high = mid
-        return (low + high) / 2
+            return self.peak_concurrency
+        rows = self.load_test
+        if rate <= self.llm_throughput(rows[0].concurrency):
+            return rate * rows[0].mean_s
+        for low, high in itertools.pairwise(rows):
+            if rate <= self.llm_throughput(high.concurrency):
+                b = (high.mean_s - low.mean_s) / (high.concurrency - low.concurrency)
+                a = low.mean_s - b * low.concurrency
+                return rate * a / (1 - rate * b)
+        return self.peak_concurrency
 
     def p99(self, concurrency: float) -> float:
         """The load test's p99 latency at a concurrency; flat below its first row."""
@@ -319,15 +348,15 @@ class Service:
     wait to the latency.
     """
 
-    capacity: Capacity
-    queued: float = 0.0  # LLM calls waiting, all pods together
+    capacity: CapacityModel
+    queued: float = 0.0  # LLM calls (or, for a capacity file, requests) waiting, all pods
 
     def step(self, qps: float, ready_pods: int, seconds: float) -> PodLoad:
         """Advance `seconds` at `qps` over `ready_pods`; the load of each ready pod."""
         cap = self.capacity
         if ready_pods <= 0:
-            self.queued += cap.llm_share * qps * seconds
-            return PodLoad(0.0, 0.0, cap.memory_base_bytes, 0.0, 0.0, math.inf)
-        excess = (cap.llm_share * qps - cap.llm_capacity * ready_pods) * seconds
+            self.queued += cap.queued_share * qps * seconds
+            return PodLoad(0.0, 0.0, cap.startup_load().memory_bytes, 0.0, 0.0, math.inf)
+        excess = (cap.queued_share * qps - cap.queue_throughput * ready_pods) * seconds
         self.queued = max(self.queued + excess, 0.0)
         return cap.pod_load(qps / ready_pods, self.queued / ready_pods)

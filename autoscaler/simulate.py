@@ -41,27 +41,16 @@ from autoscaler.objects import (
     Scale,
 )
 from autoscaler.progress import progress
-from autoscaler.scenario import Capacity, PodLoad, Service, Traffic, calibrate
+from autoscaler.scenario import PodLoad, Service, Traffic, calibrate
+from autoscaler.simulation.capacity import QUANTITIES, CapacityError, CapacityModel
+from autoscaler.simulation.capacity import load as load_capacity
+from autoscaler.simulation.traffic import TraceTraffic, TrafficError
 from autoscaler.timeline import Timeline
 
 SYNC_PERIOD_S = 15.0  # kube-controller-manager --horizontal-pod-autoscaler-sync-period
 SEED_SCENARIO = "seed-workday"
 SCENARIOS = (SEED_SCENARIO,)
-# The metric names the seed-workday scenario answers, and how long a window each is read
-# over, in syncs: metrics-server's CPU and memory windows (30 s), a gauge scraped every
-# 15 s, and the rate() windows of the seed's rules (2m per-second rates, 5m histogram).
-WAITING = "http_requests_waiting"
-REQUESTS_PER_SECOND = "http_requests_per_second"
-P99 = "ai_llm_response_time_p99_seconds"
-WAITING_TOTAL = "ai_service_requests_waiting_total"
-SCENARIO_WINDOWS = {
-    "cpu": 2,
-    "memory": 2,
-    WAITING: 1,
-    WAITING_TOTAL: 1,
-    REQUESTS_PER_SECOND: 8,
-    P99: 20,
-}
+TRAFFIC_QUERY = "qps"  # --prometheus-url with only this query: a traffic trace
 # The timeline columns that are not metrics.
 REPLICAS_COLUMN, QPS_COLUMN, P99_COLUMN = "replicas", "qps", "p99_seconds"
 POD_METRICS_WINDOW = timedelta(seconds=30)
@@ -240,7 +229,7 @@ def build_cluster(
     hpa: HorizontalPodAutoscaler,
     fleet: Fleet,
     reading: Reading,
-    capacity: Capacity,
+    capacity: CapacityModel,
     now: float,
 ) -> Cluster:
     """What the controller would read: the pods, and the metrics APIs' answers.
@@ -315,10 +304,11 @@ class _Window:
 
 @dataclass
 class ScenarioSource:
-    """Traffic through the capacity model: the metrics the seed's rules would serve."""
+    """Traffic (the seed's day or a trace) through a capacity model: the metrics the seed's
+    rules, or the names a capacity file gives, would serve."""
 
-    traffic: Traffic
-    capacity: Capacity
+    traffic: Traffic | TraceTraffic
+    capacity: CapacityModel
     description: str = SEED_SCENARIO
     _service: Service = field(init=False)
     _windows: dict[str, _Window] = field(init=False, default_factory=dict)
@@ -327,13 +317,16 @@ class ScenarioSource:
         self._service = Service(self.capacity)
 
     @staticmethod
-    def check(hpa: HorizontalPodAutoscaler) -> None:
+    def check(hpa: HorizontalPodAutoscaler, capacity: CapacityModel) -> None:
+        """Every HPA metric must be one the capacity model answers."""
+        served = {"cpu": "cpu", "memory": "memory", **capacity.metric_names}
         for spec in hpa.metrics:
-            if spec.name not in SCENARIO_WINDOWS:
-                known = ", ".join(SCENARIO_WINDOWS)
+            if spec.name not in served:
+                source = getattr(capacity, "source", "") or "the seed's capacity model"
                 raise SimulationError(
-                    f"the {SEED_SCENARIO} scenario models {known}; the HPA asks for "
-                    f"{spec.type} metric {spec.name!r}"
+                    f"{source} does not model {spec.type} metric {spec.name!r} "
+                    f"(it models {', '.join(served)}; a capacity file names its own under "
+                    "`metrics:`)"
                 )
 
     def read(self, now: float, ready: int) -> Reading:
@@ -343,15 +336,17 @@ class ScenarioSource:
         instant = {
             "cpu": load.cpu_percent / 100 * cap.cpu_request_milli / 1000,
             "memory": load.memory_bytes,
-            WAITING: load.waiting,
-            REQUESTS_PER_SECOND: load.qps,
-            P99: load.p99_seconds if math.isfinite(load.p99_seconds) else 60.0,
-            WAITING_TOTAL: load.waiting * ready,
+            "waiting": load.waiting,
+            "qps": load.qps,
+            "p99Seconds": load.p99_seconds if math.isfinite(load.p99_seconds) else 60.0,
+            "waitingTotal": load.waiting * ready,
         }
-        signals = {}
-        for name, value in instant.items():
-            window = self._windows.setdefault(name, _Window(SCENARIO_WINDOWS[name]))
-            signals[name] = window.push(value)
+        averaged = {}
+        for quantity, value in instant.items():
+            window = self._windows.setdefault(quantity, _Window(QUANTITIES[quantity]))
+            averaged[quantity] = window.push(value)
+        signals = {"cpu": averaged["cpu"], "memory": averaged["memory"]}
+        signals.update({name: averaged[q] for name, q in cap.metric_names.items()})
         return Reading(signals, qps, load.p99_seconds, load)
 
 
@@ -363,7 +358,7 @@ class TimelineSource:
 
     timeline: Timeline
     hpa: HorizontalPodAutoscaler
-    capacity: Capacity
+    capacity: CapacityModel
 
     @property
     def description(self) -> str:
@@ -426,7 +421,7 @@ class Run:
     source: str
     steps: tuple[Step, ...]
     settings: Settings
-    capacity: Capacity
+    capacity: CapacityModel
     utc_offset_hours: float
 
 
@@ -454,7 +449,7 @@ def simulate(
     start: float,
     end: float,
     settings: Settings,
-    capacity: Capacity,
+    capacity: CapacityModel,
     initial_replicas: int | None = None,
     utc_offset_hours: float = 0.0,
     advance: Callable[[int], None] = lambda n: None,
@@ -542,7 +537,7 @@ class Plan:
     source: Source
     start: float
     end: float
-    capacity: Capacity
+    capacity: CapacityModel
     utc_offset_hours: float
 
 
@@ -550,19 +545,28 @@ def prepare(args: argparse.Namespace) -> Plan:
     """The plan of a run from the flags; reads the timeline (or Prometheus) if given."""
     from autoscaler import timeline as tl
 
-    chosen = [bool(args.scenario), bool(args.timeline), bool(args.prometheus_url)]
-    if sum(chosen) != 1:
-        raise SimulationError("give one of --scenario NAME, --timeline FILE, --prometheus-url URL")
+    chosen = (args.scenario, args.traffic, args.timeline, args.prometheus_url)
+    if sum(bool(c) for c in chosen) != 1:
+        raise SimulationError(
+            "give one of --scenario NAME, --traffic FILE, --timeline FILE, --prometheus-url URL"
+        )
     hpa = _hpa_for(args)
-    capacity = calibrate()
+    capacity = load_capacity(args.capacity)
     start = _time_flag(args.start, "--start")
     end = _time_flag(args.end, "--end")
+    traffic = _trace_for(args, start, end)
+    if traffic is not None:
+        ScenarioSource.check(hpa, capacity)
+        first = traffic.start if start is None else start
+        last = traffic.end if end is None else end
+        source = ScenarioSource(traffic, capacity, traffic.source)
+        return Plan(hpa, source, first, last, capacity, args.utc_offset or 0.0)
     if args.scenario:
         if args.scenario not in SCENARIOS:
             raise SimulationError(
                 f"--scenario {args.scenario}: unknown (built in: {', '.join(SCENARIOS)})"
             )
-        ScenarioSource.check(hpa)
+        ScenarioSource.check(hpa, capacity)
         offset = args.utc_offset if args.utc_offset is not None else 8.0
         if start is None:
             start = datetime(*SCENARIO_DAY, tzinfo=timezone(timedelta(hours=offset))).timestamp()
@@ -591,6 +595,28 @@ def prepare(args: argparse.Namespace) -> Plan:
         capacity,
         args.utc_offset or 0.0,
     )
+
+
+def _trace_for(
+    args: argparse.Namespace, start: float | None, end: float | None
+) -> TraceTraffic | None:
+    """--traffic FILE, or --prometheus-url with the one query qps=PROMQL: a traffic trace."""
+    from autoscaler.simulation import traffic as tr
+    from autoscaler.timeline import chunks, parse_queries
+
+    if args.traffic:
+        return tr.read_file(args.traffic)
+    if not args.prometheus_url:
+        return None
+    queries = parse_queries(args.query or [])
+    if set(queries) != {TRAFFIC_QUERY}:
+        return None
+    if start is None or end is None:
+        raise SimulationError("--prometheus-url needs --start and --end")
+    with progress("reading Prometheus", len(chunks(start, end, args.step))) as bar:
+        return tr.from_prometheus(
+            args.prometheus_url, queries[TRAFFIC_QUERY], start, end, args.step, bar.advance
+        )
 
 
 def _check_numbers(args: argparse.Namespace) -> None:
@@ -633,7 +659,7 @@ def main(args: argparse.Namespace, out: TextIO | None = None) -> int:
             raise SimulationError("the time range is longer than 400 days")
         defaults = Settings()
         settings = Settings(
-            defaults.ready_delay_s if args.ready_delay is None else args.ready_delay,
+            plan.capacity.ready_delay_s if args.ready_delay is None else args.ready_delay,
             defaults.latency_target_s if args.latency_target is None else args.latency_target,
         )
         count = int((plan.end - plan.start) // SYNC_PERIOD_S)
@@ -649,7 +675,13 @@ def main(args: argparse.Namespace, out: TextIO | None = None) -> int:
                 plan.utc_offset_hours,
                 bar.advance,
             )
-    except (SimulationError, TimelineError, simreport.ReportError) as err:
+    except (
+        SimulationError,
+        TimelineError,
+        TrafficError,
+        CapacityError,
+        simreport.ReportError,
+    ) as err:
         print(f"surge simulate: {err}", file=sys.stderr)
         return 2
     except TimelineUnavailable as err:

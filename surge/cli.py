@@ -330,6 +330,11 @@ def _simulate_flags(p: argparse.ArgumentParser) -> None:
         help="built-in traffic and capacity model (seed-workday: the seed's workday)",
     )
     src.add_argument(
+        "--traffic",
+        metavar="FILE",
+        help="a traffic trace, CSV (time,qps) or JSON, replayed through --capacity",
+    )
+    src.add_argument(
         "--timeline",
         metavar="FILE",
         help="metric history, CSV or JSON: a time column and one per HPA metric",
@@ -361,13 +366,20 @@ def _simulate_flags(p: argparse.ArgumentParser) -> None:
     )
     h.add_argument("--hpa-name", metavar="NAME", help="which HPA of a file holding several")
     h.add_argument(
+        "--capacity",
+        default="seed",
+        metavar="seed|FILE",
+        help="what one pod does with its load: the seed's model or a capacity file "
+        "(docs/capacity-format.md)",
+    )
+    h.add_argument(
         "--initial-replicas", type=int, metavar="N", help="replicas at the start (minReplicas)"
     )
     h.add_argument(
         "--ready-delay",
         type=_duration,
         metavar="DURATION",
-        help="from a pod's creation to its readiness (default 40s)",
+        help="from a pod's creation to its readiness (default: the capacity model's, 40s)",
     )
     t = p.add_argument_group("time")
     t.add_argument("--start", metavar="TIME", help="RFC 3339 or unix seconds")
@@ -471,6 +483,10 @@ def build_parser() -> argparse.ArgumentParser:
     _simulate_flags(simulate)
     _log_flags(simulate)
 
+    from surge import capacity
+
+    capacity.add_parser(sub, _duration)
+
     explain = sub.add_parser("explain", help="a live HPA: each metric's proposal and the limits")
     explain.add_argument("target", metavar="NAMESPACE/HPA")
     explain.add_argument("--kubeconfig", help="kubeconfig (default: in-cluster configuration)")
@@ -539,6 +555,10 @@ def _dispatch(args: argparse.Namespace) -> Callable[[], int]:
         from autoscaler.simulate import main as simulate
 
         return lambda: simulate(args)
+    if args.command == "capacity":
+        from surge import capacity
+
+        return lambda: capacity.main(args)
     if args.command == "explain":
         from autoscaler.explain import main as explain
         from autoscaler.hpa import Options
@@ -556,7 +576,11 @@ def _dispatch(args: argparse.Namespace) -> Callable[[], int]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command is None or (args.command == "hpa" and args.hpa_command is None):
+    if (
+        args.command is None
+        or (args.command == "hpa" and args.hpa_command is None)
+        or (args.command == "capacity" and args.capacity_command is None)
+    ):
         parser.print_help(sys.stderr)
         return 2
     from surge import logs

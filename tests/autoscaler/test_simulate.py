@@ -249,7 +249,7 @@ def test_cli_text_summary_sets_the_seeds_money_beside(
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        ([], "give one of --scenario NAME, --timeline FILE, --prometheus-url URL"),
+        ([], "give one of --scenario NAME, --traffic FILE, --timeline FILE, --prometheus-url URL"),
         (["--scenario", "seed-workday", "--timeline", "x.csv"], "give one of"),
         (["--scenario", "seed-workday", "--hpa", "/nonexistent.yaml"], "cannot read"),
         (["--scenario", "seed-workday", "--hpa-name", "nope"], "no HorizontalPodAutoscaler named"),
@@ -276,7 +276,7 @@ def test_an_hpa_the_scenario_cannot_answer_is_exit_2(
     code = cli(["simulate", "--scenario", "seed-workday", "--hpa", str(path), "--plot", ""])
     _, err = capsys.readouterr()
     assert code == 2
-    assert "the HPA asks for Pods metric 'kafka_lag'" in err
+    assert "the seed's capacity model does not model Pods metric 'kafka_lag'" in err
 
 
 def test_an_invalid_hpa_names_the_field(tmp_path: Path) -> None:
