@@ -135,8 +135,12 @@ def widen(
     metric_selector: Selector,
     *,
     namespaced: bool,
+    within: str = "",
 ) -> Widened:
-    """Render the widened query, or raise NotWidenable saying why the rule cannot be."""
+    """Render the widened query, or raise NotWidenable saying why the rule cannot be.
+
+    `within` names one namespace: the part of the widened query that answers it (asked
+    when the whole batch fails; see adapter/engine.py)."""
     if not namer.widenable:
         raise NotWidenable("the template reads LabelValuesByName")
     resource_label = namer.label_for_resource(gr)
@@ -147,7 +151,12 @@ def widen(
     parts = namer.custom_query_parts(gr, "", metric_selector, None)
     # In place of the namespace and name matchers, what they implied: the labels are set.
     # It also keeps `{<<.LabelMatchers>>,x}` valid when there is no other matcher.
-    present = tuple(promql.label_neq(label, "") for label in keys)
+    present = tuple(
+        promql.label_eq(label, within)
+        if within and label == namespace_label
+        else promql.label_neq(label, "")
+        for label in keys
+    )
     query = namer.render(series_name, parts.matchers + present, keys, parts.values_by_name)
     check_separable(query, keys)
     return Widened(query, namespace_label, resource_label)

@@ -13,6 +13,9 @@ query per request. The optimized engine instead:
   state no request waits on Prometheus;
 - on failure keeps the last snapshot and serves it while younger than `max_staleness`,
   then answers 503 so the HPA holds; a failing key is retried once per freshness period;
+- asks a failed batch in parts (its namespaces' shares, then the requests' own queries),
+  so one namespace's failure stays that namespace's; a failure of the whole backend
+  (unreachable, throttled, unavailable) is not split: one probe at a time reaches it;
 - tells subscribers (apiservice.changes) which snapshot was refreshed or failed, so a
   stream that must push on change is woken by the refresh it shares with everyone else.
 """
@@ -25,13 +28,13 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from adapter.batching import NotWidenable, Widened, widen
 from adapter.discovery import SeriesInfo
-from adapter.prometheus import BackendError, PrometheusClient, QueryResult
+from adapter.prometheus import BackendError, BackendUnavailable, PrometheusClient, QueryResult
 from apiservice.changes import Listener, note_read
 from apiservice.errors import APIError, ServiceUnavailable
 from apiservice.provider import GroupResource
@@ -40,6 +43,33 @@ from apiservice.selectors import Selector
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
+
+# Failures that are the whole backend's: asking for less would only add load.
+WHOLE_BACKEND = frozenset({"unreachable", "throttled", "unavailable"})
+# Parts of a batch asked before one answers, when its failure may be the backend's.
+PROBES = 2
+
+
+class NotAsked(BackendUnavailable):
+    """A query not sent: the backend fails as a whole, or the probes of a split say so."""
+
+    kind = "not-asked"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, self.kind)
+
+
+def _kind(err: APIError) -> str:
+    """Whose failure it is (adapter.prometheus' kinds); other errors are the query's."""
+    return err.kind if isinstance(err, BackendError | BackendUnavailable) else "query"
+
+
+class _Dated(Protocol):
+    @property
+    def evaluated_at(self) -> float: ...
+
+
+D = TypeVar("D", bound=_Dated)
 
 
 @dataclass(frozen=True)
@@ -79,6 +109,7 @@ class EngineSettings:
     max_concurrency: int = 8
     max_series_per_query: int = 50_000
     max_query_length: int = 12_000  # below VictoriaMetrics' 16 KB default
+    split_backoff_max_s: float = 300.0  # a split batch is retried at most this far apart
 
 
 class EngineMetrics:
@@ -125,6 +156,32 @@ class EngineMetrics:
             ["rule", "reason"],
             registry=reg,
         )
+        self.splits = Counter(
+            "surge_batch_splits",
+            "Batched queries that failed and were asked in parts (namespaces, then "
+            "requests) instead, by the kind of failure.",
+            ["rule", "into", "reason"],
+            registry=reg,
+        )
+        self.not_split = Counter(
+            "surge_batch_not_split",
+            "Batched queries that failed and were not split: the failure was the whole "
+            "backend's (unreachable, throttled, unavailable) or its parts failed too.",
+            ["rule", "reason"],
+            registry=reg,
+        )
+        self.skipped = Counter(
+            "surge_backend_queries_skipped",
+            "Queries not sent: the backend fails as a whole (outage) or the probes of a "
+            "split batch failed too (parts-fail-too).",
+            ["reason"],
+            registry=reg,
+        )
+        self.outage = Gauge(
+            "surge_backend_outage",
+            "1 while the backend fails as a whole: one probe query at a time reaches it.",
+            registry=reg,
+        )
         self.hits, self.misses = self.cache.labels("hit"), self.cache.labels("miss")
         self._ages: dict[str, Any] = {}
         self.max_staleness = Gauge(
@@ -140,6 +197,35 @@ class EngineMetrics:
 
 
 @dataclass
+class _Split:
+    """A batch whose query failed in a way asking for less may avoid: its parts are asked
+    instead until a retry of the batch succeeds.
+
+    A query error (too many samples, bad data) is the batch's own, so every part is asked.
+    A timeout or a 5xx may be the whole backend's: until one part answers, at most PROBES
+    parts are asked, and a part that fails like the batch is not split further.
+    """
+
+    reason: str
+    proven: bool = False  # a part answered: the failure is the batch's, not the backend's
+    failed: int = 0  # parts that failed like the batch before any answered
+    probing: int = 0  # parts in flight
+
+    def admits(self) -> bool:
+        return self.reason == "query" or self.proven or self.failed + self.probing < PROBES
+
+
+@dataclass
+class _Outage:
+    """The backend failed as a whole: until a probe succeeds, one query at a time, at most
+    once per half freshness period, reaches it; all others fail at once (stale or 503)."""
+
+    error: APIError
+    at: float
+    probing: bool = False
+
+
+@dataclass
 class _Entry:
     """One cached query: its snapshot, the refresh in flight, and when it was last wanted."""
 
@@ -150,6 +236,10 @@ class _Entry:
     asked_at: float = 0.0
     failed_at: float | None = None
     error: APIError | None = None
+    failures: int = 0  # in a row
+    parts: str = ""  # a batch: what it is split into when it fails
+    parent: _Entry | None = field(default=None, repr=False)  # the batch this is a part of
+    split: _Split | None = None
     indexed: tuple[Answer, dict[tuple[str, str], float]] | None = field(default=None, repr=False)
 
 
@@ -209,6 +299,7 @@ class OptimizedEngine(NaiveEngine):
         self._entries: dict[str, _Entry] = {}
         self._widened: dict[tuple[Any, ...], Widened | NotWidenable] = {}
         self._oversize: set[str] = set()
+        self._outage: _Outage | None = None
         self._backend = asyncio.Semaphore(self.settings.max_concurrency)
         self._refresher: asyncio.Task[None] | None = None
         self._listeners: list[Listener] = []
@@ -229,18 +320,47 @@ class OptimizedEngine(NaiveEngine):
 
     # -- the backend, bounded and counted --------------------------------------------
 
+    def _admit(self, entry: _Entry, split: _Split | None) -> None:
+        """Raise NotAsked when the query must not reach the backend now."""
+        outage = self._outage
+        if outage is not None and (
+            outage.probing or self.clock() - outage.at < self.settings.freshness_s / 2
+        ):
+            self.metrics.skipped.labels("outage").inc()
+            raise NotAsked(f"not asked while the backend fails: {outage.error.message}")
+        if split is not None and not split.admits():
+            assert entry.parent is not None and entry.parent.error is not None
+            self.metrics.skipped.labels("parts-fail-too").inc()
+            raise NotAsked(
+                f"not asked: the batched query and {split.failed} of its parts failed: "
+                f"{entry.parent.error.message}"
+            )
+
     async def _fetch(self, entry: _Entry) -> Answer:
-        async with self._backend:
-            now = self.clock()
-            started = time.perf_counter()
-            self.metrics.queries.labels(entry.rule).inc()
-            try:
-                result = await self.prometheus.query(entry.query, at=now)
-            except APIError as err:
-                self.metrics.errors.labels(type(err).__name__).inc()
-                raise
-            finally:
-                self.metrics.latency.observe(time.perf_counter() - started)
+        split = entry.parent.split if entry.parent is not None else None
+        self._admit(entry, split)
+        outage = self._outage  # admitted during an outage: this query is its probe
+        if outage is not None:
+            outage.probing = True
+        if split is not None:
+            split.probing += 1
+        try:
+            async with self._backend:
+                now = self.clock()
+                started = time.perf_counter()
+                self.metrics.queries.labels(entry.rule).inc()
+                try:
+                    result = await self.prometheus.query(entry.query, at=now)
+                except APIError as err:
+                    self.metrics.errors.labels(type(err).__name__).inc()
+                    raise
+                finally:
+                    self.metrics.latency.observe(time.perf_counter() - started)
+        finally:
+            if outage is not None:
+                outage.probing = False
+            if split is not None:
+                split.probing -= 1
         return Answer(result, now)
 
     async def _refresh(self, entry: _Entry) -> Answer:
@@ -253,74 +373,131 @@ class OptimizedEngine(NaiveEngine):
         try:
             answer = await self._fetch(entry)
         except APIError as err:
-            entry.failed_at, entry.error = self.clock(), err
+            self._failed(entry, err)
             future.set_exception(err)
             future.exception()  # retrieved: a failure nobody waits on is not an error
             raise
         else:
-            entry.snapshot = answer
-            entry.failed_at = entry.error = None
+            self._succeeded(entry, answer)
             future.set_result(answer)
             return answer
         finally:
             entry.inflight = None
             self._notify(entry.query)
 
+    def _succeeded(self, entry: _Entry, answer: Answer) -> None:
+        entry.snapshot = answer
+        entry.failed_at = entry.error = entry.split = None
+        entry.failures = 0
+        if self._outage is not None:
+            log.info("the backend answers again")
+            self._outage = None
+            self.metrics.outage.set(0)
+        if entry.parent is not None and entry.parent.split is not None:
+            entry.parent.split.proven = True
+
+    def _failed(self, entry: _Entry, err: APIError) -> None:
+        """Keep the failure on the entry; decide whether a batch is split (see _Split)."""
+        now = self.clock()
+        entry.failed_at, entry.error = now, err
+        kind = _kind(err)
+        if kind == NotAsked.kind:
+            entry.split = None
+            return
+        entry.failures += 1
+        if kind in WHOLE_BACKEND:
+            if self._outage is None:
+                log.warning("the backend fails as a whole (%s): %s", kind, err.message)
+            self._outage = _Outage(err, now)
+            self.metrics.outage.set(1)
+        parent = entry.parent.split if entry.parent is not None else None
+        like_parent = (
+            parent is not None
+            and parent.reason != "query"
+            and not parent.proven
+            and kind != "query"
+        )
+        if parent is not None and like_parent:
+            parent.failed += 1
+        if not entry.parts:
+            return
+        if kind in WHOLE_BACKEND or like_parent:
+            entry.split = None
+            reason = "parts-fail-too" if like_parent else kind
+            self.metrics.not_split.labels(entry.rule, reason).inc()
+        else:
+            if entry.split is None:
+                log.warning(
+                    "metric %s: the batched query failed (%s), asking by %s: %s",
+                    entry.rule,
+                    kind,
+                    entry.parts,
+                    err.message,
+                )
+            entry.split = _Split(kind)
+            self.metrics.splits.labels(entry.rule, entry.parts, kind).inc()
+
     # -- snapshots --------------------------------------------------------------------
 
-    def _entry(self, query: str, rule: str) -> _Entry:
+    def _entry(
+        self, query: str, rule: str, parent: _Entry | None = None, parts: str = ""
+    ) -> _Entry:
         entry = self._entries.get(query)
         if entry is None:
             entry = self._entries[query] = _Entry(query, rule)
+        entry.parent, entry.parts = parent, parts
         entry.asked_at = self.clock()
         note_read(query)
         return entry
 
-    async def _answer(self, entry: _Entry) -> Answer:
-        """A fresh snapshot, else a refreshed one, else a stale one within the bound.
+    async def _fresh(self, entry: _Entry) -> Answer:
+        """The entry's snapshot while fresh, else a refreshed one; raises the failure.
 
         After a failure, requests don't wait on the backend again until the refresher
-        has retried it (at least once per freshness period): they get the stale
-        snapshot, or the failure itself when there is none.
+        has retried it (at least once per freshness period): they get the failure at once.
         """
-        s = self.settings
-        now = self.clock()
         snap = entry.snapshot
-        if snap is not None and now - snap.evaluated_at < s.freshness_s:
+        if snap is not None and self.clock() - snap.evaluated_at < self.settings.freshness_s:
             self.metrics.hits.inc()
-            return self._served(entry, snap, now)
+            return snap
         self.metrics.misses.inc()
         if entry.error is not None and entry.inflight is None:
-            failure = entry.error
-        else:
-            try:
-                return self._served(entry, await self._refresh(entry), self.clock())
-            except APIError as err:
-                failure = err
-        if snap is None:
+            raise entry.error.with_traceback(None)
+        return await self._refresh(entry)
+
+    def _stale(self, rule: str, candidates: Sequence[D | None], failure: APIError) -> D:
+        """The newest of the older answers while younger than max staleness, else 503;
+        the failure itself when there is none."""
+        known = [c for c in candidates if c is not None]
+        if not known:
             raise failure
-        now = self.clock()
-        age = now - snap.evaluated_at
-        if age < s.max_staleness_s:
-            self.metrics.stale.labels(entry.rule).inc()
-            return self._served(entry, snap, now)
+        newest = max(known, key=lambda c: c.evaluated_at)
+        age = self.clock() - newest.evaluated_at
+        bound = self.settings.max_staleness_s
+        if age < bound:
+            self.metrics.stale.labels(rule).inc()
+            return self._served(rule, newest)
         raise ServiceUnavailable(
             f"unable to fetch metrics: the last good answer is {age:.0f}s old "
-            f"(max staleness {s.max_staleness_s:g}s) and the backend fails: {failure.message}"
+            f"(max staleness {bound:g}s) and the backend fails: {failure.message}"
         )
 
-    def _served(self, entry: _Entry, answer: Answer, now: float) -> Answer:
-        self.metrics.age_of(entry.rule).set(max(0.0, now - answer.evaluated_at))
+    def _served(self, rule: str, answer: D) -> D:
+        self.metrics.age_of(rule).set(max(0.0, self.clock() - answer.evaluated_at))
         return answer
 
     async def query(self, promql: str, rule: str = "") -> Answer:
-        return await self._answer(self._entry(promql, rule))
+        entry = self._entry(promql, rule)
+        try:
+            return self._served(rule, await self._fresh(entry))
+        except APIError as err:
+            return self._stale(rule, [entry.snapshot], err)
 
     # -- custom metrics ---------------------------------------------------------------
 
-    def _widen(self, req: CustomRequest, namespaced: bool) -> Widened | NotWidenable:
+    def _widen(self, req: CustomRequest, within: str = "") -> Widened | NotWidenable:
         key = (id(req.series.namer), req.series.series_name, req.gr, str(req.metric_selector))
-        known = self._widened.get(key)
+        known = self._widened.get((*key, within))
         if known is None:
             try:
                 known = widen(
@@ -328,47 +505,108 @@ class OptimizedEngine(NaiveEngine):
                     req.series.series_name,
                     req.gr,
                     req.metric_selector,
-                    namespaced=namespaced,
+                    namespaced=bool(req.namespace),
+                    within=within,
                 )
             except NotWidenable as err:
                 log.info("metric %s of %s: per-request queries (%s)", req.metric, req.gr, err)
                 self.metrics.fallback.labels(req.metric, "not-separable").set(1)
                 known = err
-            self._widened[key] = known
+            self._widened[(*key, within)] = known
         return known
 
     async def custom(self, req: CustomRequest) -> Values:
-        widened = self._widen(req, namespaced=bool(req.namespace))
-        if isinstance(widened, Widened) and widened.query not in self._oversize:
-            entry = self._entry(widened.query, req.metric)
-            answer = await self._answer(entry)
+        """From the rule's batched query; when that fails in a way asking for less may
+        avoid, from its namespace's part, then from per-request queries (see _Split)."""
+        widened = self._widen(req)
+        if not isinstance(widened, Widened):
+            return await self._per_request(req, [], None, split=False)
+        batches = [widened]
+        if widened.namespace_label and req.namespace:
+            part = self._widen(req, within=req.namespace)
+            if isinstance(part, Widened):
+                batches.append(part)
+        parent: _Entry | None = None
+        tried: list[tuple[_Entry, Widened]] = []
+        for level, batch in enumerate(batches):
+            if batch.query in self._oversize:
+                continue
+            parts = "namespaces" if level < len(batches) - 1 else "requests"
+            entry = self._entry(batch.query, req.metric, parent, parts)
+            tried.append((entry, batch))
+            try:
+                answer = await self._fresh(entry)
+            except APIError as err:
+                if entry.split is None:  # the whole backend's failure: asking for less won't do
+                    return self._stale(req.metric, self._older(req, tried), err)
+                parent = entry
+                continue
             if len(answer.result.samples) <= self.settings.max_series_per_query:
-                if entry.indexed is None or entry.indexed[0] is not answer:
-                    entry.indexed = (answer, _index(answer.result, widened))
-                index = entry.indexed[1]
-                ns = req.namespace if widened.namespace_label else ""
-                values = {n: index[(ns, n)] for n in req.names if (ns, n) in index}
-                return Values(values, answer.evaluated_at)
-            log.warning(
-                "metric %s: %d series exceed --max-series-per-query=%d; per-request queries",
-                req.metric,
-                len(answer.result.samples),
-                self.settings.max_series_per_query,
-            )
-            self.metrics.fallback.labels(req.metric, "too-many-series").set(1)
-            self._oversize.add(widened.query)
-            self._entries.pop(widened.query, None)
-        chunks = _chunks(req, self.settings.max_query_length, split=isinstance(widened, Widened))
-        answers = await asyncio.gather(*(self.query(q, req.metric) for q in chunks))
-        values: dict[str, float] = {}
-        for answer in answers:
-            values.update(_match_names(req, answer.result))
-        return Values(values, min(a.evaluated_at for a in answers))
+                return self._served(req.metric, _from_batch(req, entry, batch, answer))
+            self._too_many(req, batch, len(answer.result.samples))
+            parent = None
+        return await self._per_request(req, tried, parent, split=True)
+
+    def _too_many(self, req: CustomRequest, batch: Widened, series: int) -> None:
+        log.warning(
+            "metric %s: %d series exceed --max-series-per-query=%d; asking for less",
+            req.metric,
+            series,
+            self.settings.max_series_per_query,
+        )
+        self.metrics.fallback.labels(req.metric, "too-many-series").set(1)
+        self._oversize.add(batch.query)
+        self._entries.pop(batch.query, None)
+
+    def _older(
+        self, req: CustomRequest, tried: Sequence[tuple[_Entry, Widened]]
+    ) -> list[Values | None]:
+        """What the batches' last snapshots say for this request."""
+        return [
+            _from_batch(req, entry, batch, entry.snapshot)
+            for entry, batch in tried
+            if entry.snapshot is not None
+        ]
+
+    async def _per_request(
+        self,
+        req: CustomRequest,
+        tried: Sequence[tuple[_Entry, Widened]],
+        parent: _Entry | None,
+        *,
+        split: bool,
+    ) -> Values:
+        """The request's own queries; an answer assembled from several is as old as the
+        oldest of them."""
+        chunks = _chunks(req, self.settings.max_query_length, split=split)
+        entries = [self._entry(q, req.metric, parent) for q in chunks]
+        results = await asyncio.gather(*(self._fresh(e) for e in entries), return_exceptions=True)
+        failure = next((r for r in results if isinstance(r, BaseException)), None)
+        if failure is None:
+            return self._served(req.metric, _merged(req, results))  # type: ignore[arg-type]
+        if not isinstance(failure, APIError):
+            raise failure
+        olds = [
+            r if isinstance(r, Answer) else e.snapshot
+            for r, e in zip(results, entries, strict=True)
+        ]
+        own = None if any(a is None for a in olds) else _merged(req, olds)  # type: ignore[arg-type]
+        return self._stale(req.metric, [own, *self._older(req, tried)], failure)
 
     # -- refresh ahead ----------------------------------------------------------------
 
+    def _retry_after(self, entry: _Entry) -> float:
+        """A failing query is retried every half freshness period; a batch whose parts
+        answer while it fails backs off (it is this query that fails, not the backend)."""
+        base = self.settings.freshness_s / 2
+        split = entry.split
+        if split is None or not (split.proven or split.reason == "query"):
+            return base
+        return min(base * 2 ** (entry.failures - 1), self.settings.split_backoff_max_s)
+
     def due(self, now: float) -> list[_Entry]:
-        """Hot entries whose snapshot will expire soon, or whose last refresh failed."""
+        """Hot entries whose snapshot will expire soon, or whose last refresh failed.
+        Parts of a batch are refreshed only while the batch is split."""
         s = self.settings
         out = []
         for query, entry in list(self._entries.items()):
@@ -377,8 +615,10 @@ class OptimizedEngine(NaiveEngine):
                 continue
             if now - entry.asked_at > s.idle_after_s or entry.inflight is not None:
                 continue
+            if entry.parent is not None and entry.parent.split is None:
+                continue
             if entry.failed_at is not None:
-                if now - entry.failed_at >= s.freshness_s / 2:
+                if now - entry.failed_at >= self._retry_after(entry):
                     out.append(entry)  # retry a failing backend
             elif entry.snapshot is not None:
                 if now - entry.snapshot.evaluated_at >= s.freshness_s * s.refresh_ahead:
@@ -415,6 +655,22 @@ class OptimizedEngine(NaiveEngine):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._refresher
             self._refresher = None
+
+
+def _from_batch(req: CustomRequest, entry: _Entry, batch: Widened, answer: Answer) -> Values:
+    """The request's values out of a batch's answer (indexed once per answer)."""
+    if entry.indexed is None or entry.indexed[0] is not answer:
+        entry.indexed = (answer, _index(answer.result, batch))
+    index = entry.indexed[1]
+    ns = req.namespace if batch.namespace_label else ""
+    return Values({n: index[(ns, n)] for n in req.names if (ns, n) in index}, answer.evaluated_at)
+
+
+def _merged(req: CustomRequest, answers: Sequence[Answer]) -> Values:
+    values: dict[str, float] = {}
+    for answer in answers:
+        values.update(_match_names(req, answer.result))
+    return Values(values, min(a.evaluated_at for a in answers))
 
 
 def _index(result: QueryResult, widened: Widened) -> dict[tuple[str, str], float]:

@@ -24,9 +24,19 @@ from apiservice.errors import APIError, ServiceUnavailable
 
 T = TypeVar("T")
 
+_UNAVAILABLE = {429: "throttled", 502: "unavailable", 503: "unavailable", 504: "timeout"}
+
 
 class BackendError(APIError):
-    """Prometheus answered with an error (bad query, execution error): 500, as PA."""
+    """Prometheus answered with an error (bad query, execution error): 500, as PA.
+
+    `kind` says whose failure it is, which the engine needs to decide whether asking for
+    less could succeed: "query" (this query: bad data, too many samples), "server-error"
+    (an internal error or an answer that cannot be read)."""
+
+    def __init__(self, message: str, kind: str = "query") -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 class QueryRejected(BackendError):
@@ -34,7 +44,14 @@ class QueryRejected(BackendError):
 
 
 class BackendUnavailable(ServiceUnavailable):
-    """Prometheus was unreachable, timed out or overloaded: 503, so the HPA holds."""
+    """Prometheus was unreachable, timed out or overloaded: 503, so the HPA holds.
+
+    `kind`: "unreachable", "throttled" (429), "unavailable" (Prometheus says so) are the
+    whole backend's; "timeout" may be one heavy query's."""
+
+    def __init__(self, message: str, kind: str = "unavailable") -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 class Sample(NamedTuple):
@@ -85,13 +102,15 @@ def decode_query(body: Any) -> QueryResult:
             samples = ()
         return QueryResult(kind, samples)
     except (KeyError, IndexError, TypeError, ValueError) as err:
-        raise BackendError(f"unable to decode the answer from Prometheus: {err!r}") from None
+        raise BackendError(
+            f"unable to decode the answer from Prometheus: {err!r}", "server-error"
+        ) from None
 
 
 def _series(body: Any) -> list[dict[str, str]]:
     data = body.get("data")
     if not isinstance(data, list):
-        raise BackendError("unable to decode the series answer from Prometheus")
+        raise BackendError("unable to decode the series answer from Prometheus", "server-error")
     return [s for s in data if isinstance(s, dict)]
 
 
@@ -163,10 +182,13 @@ class PrometheusClient:
                 status = resp.status
         except TimeoutError:
             raise BackendUnavailable(
-                f"Prometheus at {self.base} did not answer within {self.settings.timeout_s:g}s"
+                f"Prometheus at {self.base} did not answer within {self.settings.timeout_s:g}s",
+                "timeout",
             ) from None
         except aiohttp.ClientError as err:
-            raise BackendUnavailable(f"Prometheus at {self.base} is unreachable: {err}") from None
+            raise BackendUnavailable(
+                f"Prometheus at {self.base} is unreachable: {err}", "unreachable"
+            ) from None
         if len(text) < self.INLINE_DECODE_CHARS:
             return then(self._decode(status, text))
         return await asyncio.to_thread(lambda: then(self._decode(status, text)))
@@ -181,13 +203,22 @@ class PrometheusClient:
         if isinstance(body, dict) and body.get("status") == "error":
             kind = body.get("errorType", "")
             message = f"Prometheus said {kind}: {body.get('error', '')}".strip()
-            if kind in ("timeout", "unavailable", "canceled") or status in (503, 504):
-                raise BackendUnavailable(message)
-            raise QueryRejected(message) if kind == "bad_data" else BackendError(message)
-        if status in (429, 502, 503, 504):
-            raise BackendUnavailable(f"Prometheus at {self.base} answered HTTP {status}")
+            if kind in ("timeout", "canceled") or status == 504:
+                raise BackendUnavailable(message, "timeout")
+            if status == 429:
+                raise BackendUnavailable(message, "throttled")
+            if kind == "unavailable" or status in (502, 503):
+                raise BackendUnavailable(message, "unavailable")
+            if kind == "bad_data":
+                raise QueryRejected(message)
+            raise BackendError(message, "server-error" if status >= 500 else "query")
+        if status in _UNAVAILABLE:
+            raise BackendUnavailable(
+                f"Prometheus at {self.base} answered HTTP {status}", _UNAVAILABLE[status]
+            )
         raise BackendError(
-            f"unexpected answer from Prometheus at {self.base}: HTTP {status} {text[:200]!r}"
+            f"unexpected answer from Prometheus at {self.base}: HTTP {status} {text[:200]!r}",
+            "server-error",
         )
 
     async def query(self, promql: str, at: float | None = None) -> QueryResult:

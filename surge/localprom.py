@@ -101,8 +101,9 @@ class LocalPrometheus:
     """The `prometheus` binary on 127.0.0.1 and a free port, its TSDB in `data_dir`.
 
     `scrape_targets` ("host:port", scraped at /metrics with honor_labels, so exposed
-    job/instance labels win) are optional. The remote-write receiver and the lifecycle API
-    are on. Prometheus' log goes to `data_dir/prometheus.log`, quoted in errors.
+    job/instance labels win) and `flags` (added to Prometheus' command line) are optional.
+    The remote-write receiver and the lifecycle API are on. Prometheus' log goes to
+    `data_dir/prometheus.log`, quoted in errors.
     """
 
     def __init__(
@@ -113,12 +114,14 @@ class LocalPrometheus:
         scrape_interval: str = "15s",
         port: int | None = None,
         ready_timeout_s: float = 60.0,
+        flags: Sequence[str] = (),
     ) -> None:
         self.data_dir = data_dir
         self.scrape_targets = list(scrape_targets)
         self.scrape_interval = scrape_interval
         self.port = port or free_port()
         self.ready_timeout_s = ready_timeout_s
+        self.flags = list(flags)  # more command-line flags, e.g. query limits
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -176,6 +179,7 @@ class LocalPrometheus:
                     f"--web.listen-address={LOOPBACK}:{self.port}",
                     "--web.enable-lifecycle",
                     "--web.enable-remote-write-receiver",
+                    *self.flags,
                 ],
                 stdin=subprocess.DEVNULL,
                 stdout=log,

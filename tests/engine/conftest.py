@@ -4,8 +4,9 @@ injected clock."""
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,12 +39,20 @@ class Clock:
         self.now += seconds
 
 
+@contextlib.contextmanager
+def fleet_prometheus_of(
+    data: Path, services: list[fleet.Service], flags: Sequence[str] = ()
+) -> Iterator[LocalPrometheus]:
+    """A real Prometheus holding `services`' series from an hour ago to four hours ahead."""
+    now = time.time()
+    backfill(data, fleet.openmetrics(services, now - 3600, now + 4 * 3600, 30))
+    with LocalPrometheus(data, flags=flags) as prometheus:
+        yield prometheus
+
+
 @pytest.fixture(scope="session")
 def fleet_prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPrometheus]:
-    data = tmp_path_factory.mktemp("fleet-prometheus")
-    now = time.time()
-    backfill(data, fleet.openmetrics(SERVICES, now - 3600, now + 4 * 3600, 30))
-    with LocalPrometheus(data) as prometheus:
+    with fleet_prometheus_of(tmp_path_factory.mktemp("fleet-prometheus"), SERVICES) as prometheus:
         yield prometheus
 
 

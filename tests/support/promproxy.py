@@ -1,13 +1,16 @@
 """A recording proxy in front of a real Prometheus: counts queries, can fail or stall.
 
 Not a stand-in: every answer it gives in `pass` mode is the real Prometheus' answer. It
-lets tests count what reaches the backend and make the backend fail on cue.
+lets tests count what reaches the backend and make the backend fail on cue: all of it
+(`mode`), or only the queries `failing` picks, which get `failure`, by default the answer
+Prometheus gives a query over its `--query.max-samples` (HTTP 422, word for word).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import Callable
 from typing import Literal
 
 import aiohttp
@@ -17,12 +20,20 @@ from surge.localprom import free_port
 
 Mode = Literal["pass", "refuse", "error", "stall"]
 
+TOO_MANY_SAMPLES = (
+    422,
+    "execution",
+    "query processing would load too many samples into memory in query execution",
+)
+
 
 class PrometheusProxy:
     def __init__(self, upstream: str) -> None:
         self.upstream = upstream.rstrip("/")
         self.mode: Mode = "pass"
         self.stall_s = 30.0
+        self.failing: Callable[[str], bool] = lambda query: False
+        self.failure: tuple[int, str, str] = TOO_MANY_SAMPLES  # status, errorType, error
         self.queries: Counter[str] = Counter()  # PromQL -> times it reached the proxy
         self.series_calls = 0
         self.requests: list[tuple[str, str, dict[str, str]]] = []  # method, path, headers
@@ -41,8 +52,14 @@ class PrometheusProxy:
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         form = await request.post() if request.method == "POST" else request.query
         self.requests.append((request.method, request.path, dict(request.headers)))
+        query = str(form.get("query", ""))
         if request.path == "/api/v1/query":
-            self.queries[str(form.get("query", ""))] += 1
+            self.queries[query] += 1
+            if self.failing(query):
+                status, kind, error = self.failure
+                return web.json_response(
+                    {"status": "error", "errorType": kind, "error": error}, status=status
+                )
         elif request.path == "/api/v1/series":
             self.series_calls += 1
         if self.mode == "refuse":
