@@ -17,6 +17,7 @@ from typing import Any, TextIO, TypeVar
 from apiservice.quantity import Quantity, QuantityError
 from autoscaler.behavior import History, Recommendation, ScaleEvent
 from autoscaler.conditions import Condition
+from autoscaler.core.versions import DEFAULT_VERSION, Release, VersionError, release
 from autoscaler.hpa import Decision, Options, decide
 from autoscaler.objects import (
     ZERO_TIME,
@@ -140,6 +141,21 @@ def _milli(value: Any, path: str, positive: bool = False) -> int:
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
 _UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
+
+
+def _tolerance(value: Any, path: str) -> float | None:
+    """HPAScalingRules.tolerance: a non-negative quantity, read as AsApproximateFloat64."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise _fail(path, 'must be a quantity such as "0.05"')
+    try:
+        tolerance = float(Quantity.parse(str(value)))
+    except QuantityError as err:
+        raise _fail(path, f"must be a quantity: {err}") from None
+    if tolerance < 0:
+        raise _fail(path, "must be greater than or equal to 0")
+    return tolerance
 
 
 def _duration(value: Any, path: str) -> timedelta:
@@ -318,6 +334,7 @@ def _rules(value: Any, path: str) -> ScalingRules | None:
             if obj.get("policies") is None
             else _each(obj["policies"], f"{path}.policies", _policy)
         ),
+        tolerance=_tolerance(obj.get("tolerance"), f"{path}.tolerance"),
     )
 
 
@@ -555,6 +572,8 @@ _OPTION_KEYS = (
     "cpuInitializationPeriodSeconds",
     "initialReadinessDelaySeconds",
     "downscaleStabilizationWindowSeconds",
+    "kubernetesVersion",
+    "featureGates",
 )
 _CASE_KEYS = (
     "now",
@@ -588,6 +607,25 @@ def _history(value: Any) -> History:
     )
 
 
+def _release(obj: Mapping[str, Any]) -> Release:
+    """options.kubernetesVersion and options.featureGates: the release the case decides as."""
+    version = obj.get("kubernetesVersion")
+    if version is not None and not isinstance(version, str):
+        raise _fail("options.kubernetesVersion", 'must be a string such as "1.37"')
+    gates = _object(obj.get("featureGates") or {}, "options.featureGates")
+    for gate, on in gates.items():
+        if not isinstance(on, bool):
+            raise _fail(f"options.featureGates.{gate}", "must be true or false")
+    try:
+        base = release(version or DEFAULT_VERSION)
+    except VersionError as err:
+        raise _fail("options.kubernetesVersion", str(err)) from None
+    try:
+        return release(base.version, gates)
+    except VersionError as err:
+        raise _fail("options.featureGates", str(err)) from None
+
+
 def _options(value: Any) -> Options:
     obj = _object(value or {}, "options")
     _known_keys(obj, _OPTION_KEYS, "options")
@@ -618,6 +656,7 @@ def _options(value: Any) -> Options:
             if window is None
             else _integer(window, "options.downscaleStabilizationWindowSeconds", 0, MAX_SECONDS)
         ),
+        kubernetes=_release(obj),
     )
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 ABLE_TO_SCALE = "AbleToScale"
 SCALING_ACTIVE = "ScalingActive"
 SCALING_LIMITED = "ScalingLimited"
+SCALED_TO_ZERO = "ScaledToZero"
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,18 @@ def set_condition(
             conditions[i] = new
             return
     conditions.append(new)
+
+
+def remove_condition(conditions: list[Condition], type_: str) -> None:
+    """removeCondition: drop the condition of that type, if any."""
+    conditions[:] = [x for x in conditions if x.type != type_]
+
+
+def scaled_to_zero(status: bool) -> tuple[str, str]:
+    """The ScaledToZero condition (HPAScaleToZero, 1.36 on), written on every rescale."""
+    if status:
+        return ("ScaledToZero", "the HPA controller scaled the workload to zero")
+    return ("NotScaledToZero", "the HPA controller did not scale the workload to zero")
 
 
 SUCCEEDED_GET_SCALE = (

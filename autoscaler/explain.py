@@ -20,7 +20,7 @@ import json
 import re
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
@@ -30,8 +30,10 @@ from apiservice.errors import APIError
 from apiservice.quantity import Quantity, QuantityError
 from autoscaler import conditions as c
 from autoscaler.cases import CaseError, evaluate, read_hpa
-from autoscaler.hpa import Options
+from autoscaler.core.versions import Release, VersionError, server_note, server_release
+from autoscaler.hpa import Options, tolerances_for
 from autoscaler.objects import HorizontalPodAutoscaler, MetricSpec
+from autoscaler.replicas import Tolerances
 from autoscaler.selectors import LabelSelector, LabelSelectorRequirement, as_selector
 
 CUSTOM = "/apis/custom.metrics.k8s.io/v1beta2"
@@ -98,6 +100,7 @@ class Fetched:
     custom: list[Any]  # MetricValueLists
     external: list[Any]  # ExternalMetricValueLists
     fetch_errors: tuple[str | None, ...]  # per spec metric: what the metrics API answered
+    server_version: str | None = None  # the API server's /version gitVersion
 
 
 def _label_selector(raw: Any) -> LabelSelector | None:
@@ -275,7 +278,17 @@ async def fetch(api: KubeAPI, namespace: str, name: str) -> Fetched:
         custom,
         external,
         tuple(errors),
+        await _server_version(api),
     )
+
+
+async def _server_version(api: KubeAPI) -> str | None:
+    """The release the control plane runs (its HPA controller is of the same release)."""
+    try:
+        version = (await _get(api, "/version")).get("gitVersion")
+    except _Failed:
+        return None
+    return version if isinstance(version, str) else None
 
 
 def _as_list(body: dict[str, Any]) -> dict[str, Any]:
@@ -362,6 +375,8 @@ class Explanation:
     agreement: str
     conditions: tuple[ConditionRow, ...]
     memory: tuple[str, ...] = field(default=())
+    kubernetes: Release = field(default_factory=Release)
+    kubernetes_source: str = ""
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -391,6 +406,11 @@ class Explanation:
                 for r in self.conditions
             ],
             "memory": list(self.memory),
+            "kubernetes": {
+                "version": self.kubernetes.version,
+                "featureGates": dict(self.kubernetes.gates),
+                "source": self.kubernetes_source,
+            },
         }
 
 
@@ -456,6 +476,7 @@ def _limits(
     current: int,
     rows: Sequence[MetricRow],
     window_s: int,
+    band: str,
 ) -> tuple[str, ...]:
     """What kept the desired replicas from the winning proposal, in the controller's words."""
     out = []
@@ -481,14 +502,31 @@ def _limits(
         )
     winner = next((r for r in rows if r.winner), None)
     if winner is not None and winner.within_tolerance and winner.proposal == current:
-        out.append(f"tolerance: {winner.name}'s ratio {winner.ratio:.2f} is within 1 ± 0.1")
+        out.append(f"tolerance: {winner.name}'s ratio {winner.ratio:.2f} is within {band}")
     return tuple(out)
 
 
-def explain(fetched: Fetched, now: datetime, options: Options | None = None) -> Explanation:
+def _band(tolerances: Tolerances) -> str:
+    """The tolerance band as the controller applies it."""
+    if tolerances.scale_up == tolerances.scale_down:
+        return f"1 ± {tolerances.scale_up:g}"
+    return f"[1 - {tolerances.scale_down:g}, 1 + {tolerances.scale_up:g}]"
+
+
+def explain(
+    fetched: Fetched,
+    now: datetime,
+    options: Options | None = None,
+    feature_gates: Mapping[str, bool] | None = None,
+) -> Explanation:
     """The controller's decision on what was fetched, beside the HPA's status; `options`
-    are the controller's flags (their defaults unless given)."""
-    options = options or Options()
+    are the controller's flags (their defaults unless given), its release is the API
+    server's (/version) with `feature_gates` overriding that release's defaults."""
+    try:
+        kube = server_release(fetched.server_version, feature_gates)
+    except VersionError as err:
+        raise ExplainError(str(err)) from None
+    options = replace(options or Options(), kubernetes=kube)
     hpa_obj = fetched.hpa
     hpa = read_hpa(hpa_obj)
     base: dict[str, Any] = {
@@ -504,6 +542,8 @@ def explain(fetched: Fetched, now: datetime, options: Options | None = None) -> 
             "cpuInitializationPeriodSeconds": options.cpu_initialization_period_seconds,
             "initialReadinessDelaySeconds": options.initial_readiness_delay_seconds,
             "downscaleStabilizationWindowSeconds": options.downscale_stabilization_window_seconds,
+            "kubernetesVersion": kube.version,
+            "featureGates": dict(kube.overridden()),
         },
     }
     try:
@@ -520,7 +560,8 @@ def explain(fetched: Fetched, now: datetime, options: Options | None = None) -> 
         # As if the proposal had been the controller's recommendation for the whole window.
         history = {"recommendations": [{"replicas": proposal, "timestamp": base["now"]}]}
         settled = evaluate({**base, "history": history})
-    rows = _metric_rows(hpa, hpa_obj, settled, fetched.fetch_errors, proposal, options.tolerance)
+    tolerances = tolerances_for(hpa, options)
+    rows = _metric_rows(hpa, hpa_obj, settled, fetched.fetch_errors, proposal, tolerances)
     status = hpa_obj.get("status") or {}
     status_desired = status.get("desiredReplicas")
     window = _down_window(hpa, options)
@@ -546,7 +587,11 @@ def explain(fetched: Fetched, now: datetime, options: Options | None = None) -> 
         proposal=proposal,
         desired=desired,
         desired_held=desired_held,
-        limits=_limits(hpa, settled, held, current, rows, window) if computed else (),
+        limits=(
+            _limits(hpa, settled, held, current, rows, window, _band(tolerances))
+            if computed
+            else ()
+        ),
         scaling_active=active,
         status_desired=status_desired if isinstance(status_desired, int) else None,
         status_current=status.get("currentReplicas"),
@@ -556,6 +601,8 @@ def explain(fetched: Fetched, now: datetime, options: Options | None = None) -> 
             ConditionRow(str(t), ours.get(t), theirs.get(t)) for t in types if t is not None
         ),
         memory=_memory(hpa, status, now, window),
+        kubernetes=kube,
+        kubernetes_source=server_note(fetched.server_version, kube),
     )
 
 
@@ -565,7 +612,7 @@ def _metric_rows(
     decision: Mapping[str, Any],
     fetch_errors: Sequence[str | None],
     proposal: int | None,
-    tolerance: float,
+    tolerances: Tolerances,
 ) -> tuple[MetricRow, ...]:
     """One row per spec metric; the winner is the first with the winning proposal, as the
     controller keeps the first of equal proposals (none when it could not decide)."""
@@ -589,7 +636,7 @@ def _metric_rows(
                 ratio=ratio,
                 proposal=result["proposal"],
                 winner=i == winner_index,
-                within_tolerance=ratio is not None and abs(ratio - 1) <= tolerance,
+                within_tolerance=ratio is not None and tolerances.is_within(ratio),
                 error=fetch_errors[i] or result["error"],
                 status_current=_status_current(hpa_obj, spec, field_name),
             )
@@ -723,6 +770,7 @@ def render(expl: Explanation, out: TextIO) -> None:
         if not expl.limits:
             console.print("  no limit applied")
     console.print(f"HPA status: {expl.agreement}")
+    console.print(f"rules: {expl.kubernetes.describe()} [dim]({expl.kubernetes_source})[/dim]")
     conditions = Table(box=box.SIMPLE, pad_edge=False, title=None)
     conditions.add_column("condition")
     conditions.add_column("this explanation")
@@ -762,9 +810,11 @@ async def run(
     err: TextIO | None = None,
     now: datetime | None = None,
     options: Options | None = None,
+    feature_gates: Mapping[str, bool] | None = None,
 ) -> int:
     """`surge explain`, on the running event loop: 0, 1 (cannot explain) or 2 (bad input).
-    `options` are the controller's flags, when the cluster runs it with other values."""
+    `options` are the controller's flags, when the cluster runs it with other values, and
+    `feature_gates` its --feature-gates."""
     out = out or sys.stdout
     err = err or sys.stderr
     try:
@@ -784,7 +834,7 @@ async def run(
         return 2
     try:
         fetched = await fetch(api, namespace, name)
-        expl = explain(fetched, now or datetime.now(UTC), options)
+        expl = explain(fetched, now or datetime.now(UTC), options, feature_gates)
     except ExplainError as e:
         print(f"surge explain: {e}", file=err)
         return 1
@@ -804,6 +854,9 @@ def main(
     out: TextIO | None = None,
     err: TextIO | None = None,
     options: Options | None = None,
+    feature_gates: Mapping[str, bool] | None = None,
 ) -> int:
     """`surge explain NAMESPACE/HPA [--kubeconfig K] [-o json]`."""
-    return asyncio.run(run(target, kubeconfig, output, out, err, options=options))
+    return asyncio.run(
+        run(target, kubeconfig, output, out, err, options=options, feature_gates=feature_gates)
+    )

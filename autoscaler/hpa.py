@@ -1,6 +1,7 @@
 """One decision of Kubernetes' HPA controller, as a pure function of its inputs.
 
-A port of reconcileAutoscaler and computeReplicasForMetrics (horizontal.go, release 1.34):
+A port of reconcileAutoscaler and computeReplicasForMetrics (horizontal.go, release 1.37,
+and the rules of 1.34 to 1.36 where they differ, see autoscaler.core.versions):
 every metric's proposal, the largest one winning, invalid metrics blocking a scale-down,
 the min/max rules, normalization with or without behavior, the status conditions with
 the controller's reasons and messages, and the memory it keeps for the next decision.
@@ -9,7 +10,7 @@ Nothing here reads a clock or does I/O: the time and the recorded cluster are in
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from apiservice.quantity import Quantity
@@ -23,7 +24,8 @@ from autoscaler.behavior import (
     resolve_behavior,
     store_scale_event,
 )
-from autoscaler.conditions import Condition, set_condition
+from autoscaler.conditions import Condition, remove_condition, set_condition
+from autoscaler.core.versions import Release
 from autoscaler.metricsource import RecordedMetrics, target_pods
 from autoscaler.objects import Cluster, HorizontalPodAutoscaler, MetricSpec, Scale
 from autoscaler.replicas import ReplicaCalculationError, ReplicaCalculator, Tolerances
@@ -32,12 +34,14 @@ from autoscaler.selectors import as_selector, go_string
 
 @dataclass(frozen=True)
 class Options:
-    """The controller's flags (kube-controller-manager --horizontal-pod-autoscaler-*)."""
+    """The controller's flags (kube-controller-manager --horizontal-pod-autoscaler-*) and
+    its release with its --feature-gates."""
 
     tolerance: float = 0.1
     cpu_initialization_period_seconds: float = 300
     initial_readiness_delay_seconds: float = 30
     downscale_stabilization_window_seconds: int = 300
+    kubernetes: Release = field(default_factory=Release)
 
 
 @dataclass(frozen=True)
@@ -107,12 +111,24 @@ def decide(
     rules = resolve_behavior(hpa.behavior, window) if hpa.behavior is not None else None
     results = tuple(MetricResult(spec) for spec in hpa.metrics)
 
-    if current == 0 and min_replicas != 0:
+    kube = options.kubernetes
+    # HPAScaleToZero's ScaledToZero condition (1.36 on): scaling up from zero needs it.
+    from_object_or_external = any(m.type in ("Object", "External") for m in hpa.metrics)
+    scaled_to_zero = kube.scale_to_zero and any(
+        x.type == c.SCALED_TO_ZERO and x.status == "True" for x in conds
+    )
+    if current == 0 and kube.zero_rules:
+        if not (scaled_to_zero and (min_replicas != 0 or from_object_or_external)):
+            set_condition(conds, c.SCALING_ACTIVE, False, *c.SCALING_DISABLED)
+            if not kube.scale_to_zero:
+                remove_condition(conds, c.SCALED_TO_ZERO)
+            return Decision(current, results, tuple(conds), history, False)
+    elif current == 0 and min_replicas != 0:
         set_condition(conds, c.SCALING_ACTIVE, False, *c.SCALING_DISABLED)
         return Decision(current, results, tuple(conds), history, False)
-    if current > hpa.max_replicas:
+    if current != 0 and current > hpa.max_replicas:
         desired = hpa.max_replicas
-    elif current < min_replicas:
+    elif current != 0 and current < min_replicas:
         desired = min_replicas
     else:
         computed = _compute_replicas_for_metrics(hpa, scale, cluster, options, now, conds)
@@ -138,13 +154,32 @@ def decide(
         set_condition(conds, c.ABLE_TO_SCALE, True, *normalized.able_to_scale)
         set_condition(conds, c.SCALING_LIMITED, normalized.limited, *normalized.limit)
         desired = normalized.replicas
+        if current == 0 and min_replicas != 0 and scaled_to_zero:
+            desired = max(desired, min_replicas)
 
     if desired == current:
         return Decision(current, results, tuple(conds), history, False)
     set_condition(conds, c.ABLE_TO_SCALE, True, *c.succeeded_rescale(desired))
+    if kube.zero_rules and kube.scale_to_zero:
+        to_zero = current > 0 and desired == 0 and min_replicas == 0 and from_object_or_external
+        set_condition(conds, c.SCALED_TO_ZERO, to_zero, *c.scaled_to_zero(to_zero))
+    elif kube.zero_rules:
+        remove_condition(conds, c.SCALED_TO_ZERO)
     if rules is not None:
         history = store_scale_event(history, *rules, current, desired, now)
     return Decision(desired, results, tuple(conds), history, True)
+
+
+def tolerances_for(hpa: HorizontalPodAutoscaler, options: Options) -> Tolerances:
+    """tolerancesForHpa: the flag's tolerance, or behavior's per direction under the gate."""
+    up = down = options.tolerance
+    behavior = hpa.behavior
+    if behavior is not None and options.kubernetes.configurable_tolerance:
+        if behavior.scale_up is not None and behavior.scale_up.tolerance is not None:
+            up = behavior.scale_up.tolerance
+        if behavior.scale_down is not None and behavior.scale_down.tolerance is not None:
+            down = behavior.scale_down.tolerance
+    return Tolerances(scale_down=down, scale_up=up)
 
 
 @dataclass(frozen=True)
@@ -173,9 +208,9 @@ def _compute_replicas_for_metrics(
         now=now,
         cpu_initialization_period=timedelta(seconds=options.cpu_initialization_period_seconds),
         initial_readiness_delay=timedelta(seconds=options.initial_readiness_delay_seconds),
+        kubernetes=options.kubernetes,
     )
-    # HPAConfigurableTolerance is alpha and off in 1.34: one tolerance for both directions.
-    tolerances = Tolerances(options.tolerance, options.tolerance)
+    tolerances = tolerances_for(hpa, options)
 
     replicas = 0
     metric_name = ""

@@ -73,6 +73,7 @@ class ScalingRules:
     stabilization_window_seconds: int | None = None
     select_policy: str | None = None
     policies: tuple[ScalingPolicy, ...] | None = None
+    tolerance: float | None = None  # HPAConfigurableTolerance (KEP-4951)
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """The replica calculator: one metric's proposal, as Kubernetes' ReplicaCalculator computes it.
 
-A port of the logic of pkg/controller/podautoscaler/replica_calculator.go (release 1.34):
+A port of the logic of pkg/controller/podautoscaler/replica_calculator.go (release 1.37, with
+1.34's overflow and container rules where the release says so):
 integer milli-unit arithmetic with Go's truncating division, float64 ratios, the tolerance
 band, and the treatment of unready, missing, ignored (deleted or failed) pods. Errors carry
 Go's texts because they end up in the HPA's conditions. Time is an input, never read.
@@ -10,15 +11,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
 from apiservice.quantity import go_int64
+from autoscaler.core.versions import Release
 from autoscaler.objects import ZERO_TIME, CrossVersionObjectReference, Pod
 from autoscaler.selectors import LabelSelector, go_string
 
 MAX_INT32 = 2**31 - 1
+MIN_INT32 = -(2**31)
 MAX_INT64 = 2**63 - 1
 CPU = "cpu"
 
@@ -106,6 +109,14 @@ def _ceil(value: float) -> int:
     return go_int64(math.ceil(value)) if math.isfinite(value) else go_int64(value)
 
 
+def _go_int32(value: float) -> int:
+    """Go's int32(math.Ceil(value)) on amd64: out of range (or NaN) gives MinInt32."""
+    if not math.isfinite(value):
+        return MIN_INT32
+    ceiled = math.ceil(value)
+    return ceiled if MIN_INT32 <= ceiled <= MAX_INT32 else MIN_INT32
+
+
 def group_pods(
     pods: Sequence[Pod],
     metrics: Mapping[str, PodMetric],
@@ -153,19 +164,25 @@ def group_pods(
     return PodGroups(ready, frozenset(unready), frozenset(missing), frozenset(ignored))
 
 
-def calculate_requests(pods: Sequence[Pod], container: str, resource: str) -> dict[str, int]:
+def calculate_requests(
+    pods: Sequence[Pod], container: str, resource: str, kubernetes: Release | None = None
+) -> dict[str, int]:
     """calculateRequests: each pod's request (milli) for the resource.
 
-    Pod-level requests win when set and no container is named; otherwise the containers'
-    requests (including restartable init containers) are summed, or the named one taken.
+    Pod-level requests win when set, no container is named and PodLevelResources is on;
+    otherwise the containers' requests (including restartable init containers) are summed,
+    or the named one taken (a pod without it fails from 1.35; 1.34 counted 0).
     """
+    kubernetes = kubernetes or Release()
     requests: dict[str, int] = {}
     for pod in pods:
-        if pod.requests and not container and _pod_level_requests_set(pod):
-            if resource in pod.requests:
+        if kubernetes.pod_level_resources and not container and _pod_level_requests_set(pod):
+            if pod.requests is not None and resource in pod.requests:
                 requests[pod.name] = pod.requests[resource]
                 continue
-        requests[pod.name] = _container_requests(pod, container, resource)
+        requests[pod.name] = _container_requests(
+            pod, container, resource, kubernetes.requires_named_container
+        )
     return requests
 
 
@@ -173,7 +190,7 @@ def _pod_level_requests_set(pod: Pod) -> bool:
     return pod.requests is not None and any(r in pod.requests for r in ("cpu", "memory"))
 
 
-def _container_requests(pod: Pod, container: str, resource: str) -> int:
+def _container_requests(pod: Pod, container: str, resource: str, must_exist: bool) -> int:
     containers = list(pod.containers) + [
         c for c in pod.init_containers if c.restart_policy == "Always"
     ]
@@ -185,9 +202,9 @@ def _container_requests(pod: Pod, container: str, resource: str) -> int:
                     f"missing request for {resource} in container {c.name} of Pod {pod.name}"
                 )
             request += c.requests[resource]
-        if container == c.name:
+        if container == c.name and must_exist:
             return request
-    if container:
+    if container and must_exist:
         raise ReplicaCalculationError(f"container {container} not found in Pod {pod.name}")
     return request
 
@@ -239,6 +256,7 @@ class ReplicaCalculator:
     now: datetime
     cpu_initialization_period: timedelta = timedelta(minutes=5)
     initial_readiness_delay: timedelta = timedelta(seconds=30)
+    kubernetes: Release = field(default_factory=Release)
 
     def _group(self, metrics: Mapping[str, PodMetric], resource: str) -> PodGroups:
         return group_pods(
@@ -280,7 +298,7 @@ class ReplicaCalculator:
             raise ReplicaCalculationError(
                 "did not receive metrics for targeted pods (pods might be unready)"
             )
-        requests = calculate_requests(self.pods, container, resource)
+        requests = calculate_requests(self.pods, container, resource, self.kubernetes)
         usage_ratio, utilization, raw = resource_utilization_ratio(
             metrics, requests, target_utilization
         )
@@ -411,7 +429,12 @@ class ReplicaCalculator:
         try:
             usage, _ = self.client.object_metric(metric, described)
         except ReplicaCalculationError as err:
-            # Go's format string puts the error after the object's name, verbatim.
+            if self.kubernetes.texts_of_1_37:
+                raise ReplicaCalculationError(
+                    f"unable to get metric {metric} on {described.kind} "
+                    f"{namespace}/{described.name}: {err}"
+                ) from None
+            # Up to 1.36 Go's format string put the error after the object's name, verbatim.
             raise ReplicaCalculationError(
                 f"unable to get metric {metric}: {described.kind} on {namespace} "
                 f"{described.name}/{err}"
@@ -433,7 +456,9 @@ class ReplicaCalculator:
             )
         ready = sum(1 for p in self.pods if p.phase == "Running" and p.is_ready)
         replicas = usage_ratio * ready
-        return MAX_INT32 if replicas > MAX_INT32 else _ceil(replicas)
+        if self.kubernetes.saturates_overflow:
+            return MAX_INT32 if replicas > MAX_INT32 else _ceil(replicas)
+        return _go_int32(replicas)
 
     def object_per_pod_metric_replicas(
         self,
@@ -464,8 +489,9 @@ class ReplicaCalculator:
         """GetExternalMetricReplicas: the sum of an External metric against a Value target."""
         values = self._external(metric, namespace, selector)
         usage = 0
+        saturate = self.kubernetes.saturates_overflow
         for value in values:
-            if value > 0 and usage > MAX_INT64 - value:
+            if saturate and value > 0 and usage > MAX_INT64 - value:
                 usage = MAX_INT64
                 break
             usage = _wrap_int64(usage + value)

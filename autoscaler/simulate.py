@@ -15,7 +15,7 @@ import math
 import sys
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta, timezone
 from importlib import resources
 from pathlib import Path
@@ -26,6 +26,7 @@ import yaml
 from autoscaler import conditions as c
 from autoscaler.behavior import History
 from autoscaler.cases import CaseError, read_hpa
+from autoscaler.core.versions import Release, VersionError, release
 from autoscaler.hpa import MetricResult, Options, decide
 from autoscaler.objects import (
     Cluster,
@@ -462,6 +463,7 @@ def simulate(
     replicas = initial_replicas if initial_replicas is not None else max(minimum, 1)
     fleet = Fleet(replicas, start, settings.ready_delay_s)
     history = History()
+    live = hpa
     steps: list[Step] = []
     for i in range(count):
         now = start + i * SYNC_PERIOD_S
@@ -470,7 +472,7 @@ def simulate(
         cluster = build_cluster(hpa, fleet, reading, capacity, now)
         current = fleet.replicas
         decision = decide(
-            hpa,
+            live,
             Scale(current, POD_SELECTOR),
             cluster,
             history,
@@ -478,6 +480,8 @@ def simulate(
             _datetime(now),
         )
         history = decision.history
+        # The status the controller writes: its conditions (ScaledToZero) are read next sync.
+        live = replace(live, conditions=decision.conditions)
         steps.append(
             Step(
                 now,
@@ -503,6 +507,13 @@ def simulate(
 
 # The scenario's day: a Monday, from local midnight.
 SCENARIO_DAY = (2026, 1, 5)
+
+
+def _release_flag(version: str) -> Release:
+    try:
+        return release(version)
+    except VersionError as err:
+        raise SimulationError(f"--kubernetes-version: {err}") from None
 
 
 def _time_flag(value: str | None, flag: str) -> float | None:
@@ -661,6 +672,7 @@ def main(args: argparse.Namespace, out: TextIO | None = None) -> int:
         settings = Settings(
             plan.capacity.ready_delay_s if args.ready_delay is None else args.ready_delay,
             defaults.latency_target_s if args.latency_target is None else args.latency_target,
+            Options(kubernetes=_release_flag(args.kubernetes_version)),
         )
         count = int((plan.end - plan.start) // SYNC_PERIOD_S)
         with progress("simulating", count) as bar:

@@ -373,6 +373,12 @@ def _simulate_flags(p: argparse.ArgumentParser) -> None:
         "(docs/capacity-format.md)",
     )
     h.add_argument(
+        "--kubernetes-version",
+        default="1.37",
+        metavar="1.3X",
+        help="the HPA controller's release, 1.34 to 1.37 (default 1.37): its rules and gates",
+    )
+    h.add_argument(
         "--initial-replicas", type=int, metavar="N", help="replicas at the start (minReplicas)"
     )
     h.add_argument(
@@ -517,6 +523,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DURATION",
         help="default 5m",
     )
+    c.add_argument(
+        "--feature-gates",
+        default="",
+        metavar="NAME=BOOL,...",
+        help="kube-controller-manager's --feature-gates for the HPA (HPAConfigurableTolerance, "
+        "HPAScaleToZero, PodLevelResources); the release is the API server's /version",
+    )
     _log_flags(explain)
     return parser
 
@@ -560,16 +573,24 @@ def _dispatch(args: argparse.Namespace) -> Callable[[], int]:
 
         return lambda: capacity.main(args)
     if args.command == "explain":
+        from autoscaler.core.versions import VersionError, parse_gates
         from autoscaler.explain import main as explain
         from autoscaler.hpa import Options
 
+        try:
+            gates = parse_gates(args.feature_gates)
+        except VersionError as err:
+            print(f"surge explain: {err}", file=sys.stderr)
+            return lambda: 2
         options = Options(
             tolerance=args.tolerance,
             cpu_initialization_period_seconds=args.cpu_initialization_period,
             initial_readiness_delay_seconds=args.initial_readiness_delay,
             downscale_stabilization_window_seconds=int(args.downscale_stabilization),
         )
-        return lambda: explain(args.target, args.kubeconfig, args.output, options=options)
+        return lambda: explain(
+            args.target, args.kubeconfig, args.output, options=options, feature_gates=gates
+        )
     raise SystemExit(2)
 
 

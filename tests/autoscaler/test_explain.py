@@ -39,7 +39,7 @@ from tests.autoscaler.explain_fixtures import (
     seed_objects,
     status_404,
 )
-from tests.support.kube_standin import KubeStandin, KubeStandinThread
+from tests.support.kube_standin import K8S_VERSION, KubeStandin, KubeStandinThread
 
 WAITING_PATH = f"{CUSTOM}/pods/*/http_requests_waiting"
 P99_PATH = f"{CUSTOM}/deployments.apps/ai-service/ai_llm_response_time_p99_seconds"
@@ -358,3 +358,91 @@ def test_the_surge_command(
     assert err == 'surge explain: horizontalpodautoscalers.autoscaling "missing" not found\n'
     code = cli(["explain", "missing", "--kubeconfig", kubeconfig])
     assert code == 2
+
+
+def _latency_hpa(p99: str, cluster: Cluster, first: bool = True, **spec: Any) -> str:
+    obj = hpa("ai-service-hpa-latency", [P99_5], {"currentReplicas": 3, "desiredReplicas": 3})
+    obj["spec"].update(spec)
+    (cluster.standin.add if first else cluster.standin.update)(obj)
+    cluster.recorded.answers[P99_PATH] = (
+        200,
+        metric_value_list("ai_llm_response_time_p99_seconds", {"ai-service": p99}, "Deployment"),
+    )
+    return f"{NS}/ai-service-hpa-latency"
+
+
+async def test_rules_follow_the_api_servers_version(
+    cluster: Cluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stand-in says v1.32.4: older than any known release, so 1.34's rules, said so;
+    a v1.37.2 API server gets 1.37's, with its gate defaults."""
+    target = _latency_hpa("5", cluster)
+    old = (await cluster.explain_json(target))["kubernetes"]
+    assert old["version"] == "1.34"
+    assert old["featureGates"]["HPAConfigurableTolerance"] is False
+    assert "v1.32.4, outside the known releases (1.34 to 1.37): the nearest" in old["source"]
+    monkeypatch.setitem(K8S_VERSION, "gitVersion", "v1.37.2")
+    new = (await cluster.explain_json(target))["kubernetes"]
+    assert new == {
+        "version": "1.37",
+        "featureGates": {
+            "HPAConfigurableTolerance": True,
+            "HPAScaleToZero": True,
+            "PodLevelResources": True,
+        },
+        "source": "the API server's /version is v1.37.2",
+    }
+    code, out, _ = await cluster.explain(target, "table")
+    assert code == 0
+    assert "rules: Kubernetes 1.37 HPA rules; gates HPAConfigurableTolerance=on" in out
+
+
+async def test_behaviors_tolerance_from_1_35(
+    cluster: Cluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """scaleUp.tolerance 0.01: a 2% rise (5.1 s against 5) scales 3 -> ceil(1.02 x 3) = 4
+    from 1.35 on; 1.34 ignores the field and holds within 1 ± 0.1."""
+    behavior = {"scaleUp": {"tolerance": "0.01"}}
+    target = _latency_hpa("5100m", cluster, behavior=behavior)
+    monkeypatch.setitem(K8S_VERSION, "gitVersion", "v1.34.12")
+    old = await cluster.explain_json(target)
+    assert (old["metrics"][0]["proposal"], old["desiredReplicas"]) == (3, 3)
+    assert old["limits"] == [
+        "tolerance: ai_llm_response_time_p99_seconds's ratio 1.02 is within 1 ± 0.1"
+    ]
+    monkeypatch.setitem(K8S_VERSION, "gitVersion", "v1.35.4")
+    new = await cluster.explain_json(target)
+    assert (new["metrics"][0]["proposal"], new["desiredReplicas"]) == (4, 4)
+    assert new["metrics"][0]["withinTolerance"] is False
+    # 5.04 s: 1.008 is inside [1 - 0.1, 1 + 0.01]
+    target = _latency_hpa("5040m", cluster, first=False, behavior=behavior)
+    held = await cluster.explain_json(target)
+    assert held["limits"] == [
+        "tolerance: ai_llm_response_time_p99_seconds's ratio 1.01 is within [1 - 0.1, 1 + 0.01]"
+    ]
+
+
+async def test_scaled_to_zero_condition_of_1_37(
+    cluster: Cluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """minReplicas 0 and no latency at all: 0 replicas, and 1.37 records ScaledToZero; the
+    HPA's status (which has no such condition yet) differs on that row."""
+    monkeypatch.setitem(K8S_VERSION, "gitVersion", "v1.37.2")
+    body = await cluster.explain_json(_latency_hpa("0", cluster, minReplicas=0))
+    assert body["desiredReplicas"] == 0
+    rows = {row["type"]: row for row in body["conditions"]}
+    assert rows["ScaledToZero"]["ours"] == {
+        "type": "ScaledToZero",
+        "status": "True",
+        "reason": "ScaledToZero",
+        "message": "the HPA controller scaled the workload to zero",
+    }
+    assert rows["ScaledToZero"]["status"] is None and rows["ScaledToZero"]["agrees"] is False
+
+
+def test_unknown_feature_gate_is_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli(["explain", f"{NS}/x", "--feature-gates", "HPAScaleToZero=true,Nope=false"]) == 2
+    assert capsys.readouterr().err == (
+        'surge explain: unknown feature gate "Nope" (known: HPAConfigurableTolerance, '
+        "HPAScaleToZero, PodLevelResources)\n"
+    )

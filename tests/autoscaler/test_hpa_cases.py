@@ -201,7 +201,33 @@ INVALID = [
         _set("options", {"downscaleWindow": 60}),
         "options.downscaleWindow: unknown field (expected one of tolerance, "
         "cpuInitializationPeriodSeconds, initialReadinessDelaySeconds, "
-        "downscaleStabilizationWindowSeconds)",
+        "downscaleStabilizationWindowSeconds, kubernetesVersion, featureGates)",
+    ),
+    (
+        _set("options", {"kubernetesVersion": "1.33"}),
+        'options.kubernetesVersion: unknown Kubernetes version "1.33" '
+        "(known: 1.34, 1.35, 1.36, 1.37)",
+    ),
+    (
+        _set("options", {"kubernetesVersion": "latest"}),
+        'options.kubernetesVersion: "latest" is not a Kubernetes version (expected e.g. "1.37")',
+    ),
+    (
+        _set("options", {"featureGates": {"HPAScaleToZer0": True}}),
+        'options.featureGates: unknown feature gate "HPAScaleToZer0" (known: '
+        "HPAConfigurableTolerance, HPAScaleToZero, PodLevelResources)",
+    ),
+    (
+        _set("options", {"featureGates": {"HPAConfigurableTolerance": False}}),
+        "options.featureGates: feature gate HPAConfigurableTolerance is locked to true in 1.37",
+    ),
+    (
+        _set("options", {"featureGates": {"HPAScaleToZero": "yes"}}),
+        "options.featureGates.HPAScaleToZero: must be true or false",
+    ),
+    (
+        _set("hpa.spec.behavior", {"scaleUp": {"tolerance": "-0.01"}}),
+        "hpa.spec.behavior.scaleUp.tolerance: must be greater than or equal to 0",
     ),
 ]
 

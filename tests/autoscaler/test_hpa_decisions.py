@@ -1,15 +1,18 @@
-"""Whole decisions against the controller tests of Kubernetes' horizontal_test.go (1.34).
+"""Whole decisions against the controller tests of Kubernetes' horizontal_test.go.
 
-Each row is one upstream TestXxx that runs a reconcile: its HPA, scale, pods and metric
+Each row is one upstream test that runs a reconcile: its HPA, scale, pods and metric
 levels, the controller's memory, and the expected desired replicas and conditions
-(type, status, reason, as upstream compares them). Upstream raises its scale-up limit
-factor to 8 in these tests; every ported row gives the same answer with Kubernetes'
+(type, status, reason, as upstream compares them). The rows of 1.34 run as 1.34 and as
+1.37, where upstream's 1.37 tests expect the same plus ScaledToZero=False on every
+rescale (statusOkWithOverrides(scaledToZeroFalse)); the rows whose answer changed in 1.37
+run as 1.34 only, beside 1.37's own rows (scale to zero, tolerance). Upstream raises its
+scale-up limit factor to 8 in these tests; every ported row gives the same answer with Kubernetes'
 factor of 2, which this port keeps.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 import pytest
@@ -30,6 +33,7 @@ from hpa_fixtures import (
 
 from autoscaler.behavior import History, Recommendation, ScaleEvent
 from autoscaler.conditions import Condition
+from autoscaler.core.versions import release
 from autoscaler.hpa import Decision, Options, decide
 from autoscaler.objects import (
     Behavior,
@@ -64,6 +68,9 @@ def ok(*overrides: Cond) -> list[Cond]:
     for override in overrides:
         out = [override if c[0] == override[0] else c for c in out]
     return out
+
+
+NOT_SCALED_TO_ZERO: Cond = ("ScaledToZero", "False", "NotScaledToZero")
 
 
 def failed(reason: str) -> list[Cond]:
@@ -156,6 +163,8 @@ class Row:
     selector: str = SELECTOR
     failing: frozenset[str] = frozenset()
     status_conditions: tuple[Condition, ...] = ()
+    versions: tuple[str, ...] = ("1.34", "1.37")
+    gates: tuple[tuple[str, bool], ...] = ()
 
 
 def one(n: int) -> tuple[str, ...]:
@@ -163,6 +172,20 @@ def one(n: int) -> tuple[str, ...]:
 
 
 T3 = (cool(), hot(), hot())
+V134 = ("1.34",)  # the 1.34 answer; 1.37 answers differently (rows of 1.37 below)
+V137 = ("1.37",)
+GATE_OFF = (("HPAScaleToZero", False),)
+WAS_SCALED_TO_ZERO = (
+    Condition(
+        "ScaledToZero", "True", "ScaledToZero", "the HPA controller scaled the workload to zero"
+    ),
+)
+DISABLED: list[Cond] = [
+    ("AbleToScale", "True", "SucceededGetScale"),
+    ("ScalingActive", "False", "ScalingDisabled"),
+]
+FROM_ZERO_OK: list[Cond] = [NOT_SCALED_TO_ZERO, *STATUS_OK]
+SCALED_TO_ZERO_OK: list[Cond] = [*STATUS_OK, ("ScaledToZero", "True", "ScaledToZero")]
 ROWS = [
     Row(
         "TestScaleUp",
@@ -311,7 +334,16 @@ ROWS = [
         start=(hot(), cool(), hot()),
     ),
     Row("TestScaleUpCMObject", 2, 6, 3, 4, metrics=(object_qps("15.0"),), levels=(20000,)),
-    Row("TestScaleUpFromZeroCMObject", 0, 6, 0, 2, metrics=(object_qps("15.0"),), levels=(20000,)),
+    Row(
+        "TestScaleUpFromZeroCMObject",
+        0,
+        6,
+        0,
+        2,
+        metrics=(object_qps("15.0"),),
+        levels=(20000,),
+        versions=V134,
+    ),
     Row(
         "TestScaleUpFromZeroIgnoresToleranceCMObject",
         0,
@@ -320,6 +352,7 @@ ROWS = [
         1,
         metrics=(object_qps("1.0"),),
         levels=(1000,),
+        versions=V134,
     ),
     Row(
         "TestScaleUpPerPodCMObject",
@@ -400,6 +433,7 @@ ROWS = [
         requests=one(3),
         recommendations=(),
         cpu_current=40,
+        versions=V134,
     ),
     Row(
         "TestScaleUpBothMetricsEmpty",
@@ -455,6 +489,7 @@ ROWS = [
         levels=(0,),
         requests=one(5),
         recommendations=(),
+        versions=V134,
     ),
     Row(
         "TestScaleDownPerPodCMObject",
@@ -486,6 +521,7 @@ ROWS = [
         metrics=(external_qps("14400m"),),
         levels=(0,),
         recommendations=(),
+        versions=V134,
     ),
     Row(
         "TestScaleDownPerPodCMExternal",
@@ -998,10 +1034,244 @@ ROWS = [
         recommendations=(),
         failing=frozenset({"external"}),
     ),
+    # 1.37: TestScaleUpCMObject, TestScaleWithOneInvalidMetric, TestScaleDownCM (scale to
+    # zero, HPAScaleToZero on and off) and TestScaleToZeroBehavior.
+    Row(
+        "scale up from zero with HPAScaleToZero enabled",
+        0,
+        6,
+        0,
+        2,
+        FROM_ZERO_OK,
+        metrics=(object_qps("15.0"),),
+        levels=(20000,),
+        status_conditions=WAS_SCALED_TO_ZERO,
+        versions=V137,
+    ),
+    Row(
+        "scale up from zero with HPAScaleToZero disabled",
+        0,
+        6,
+        0,
+        0,
+        DISABLED,
+        metrics=(object_qps("15.0"),),
+        levels=(20000,),
+        status_conditions=WAS_SCALED_TO_ZERO,
+        versions=V137,
+        gates=GATE_OFF,
+    ),
+    Row(
+        "scale up from zero ignores tolerance with HPAScaleToZero enabled",
+        0,
+        6,
+        0,
+        1,
+        FROM_ZERO_OK,
+        metrics=(object_qps("1.0"),),
+        levels=(1000,),
+        status_conditions=WAS_SCALED_TO_ZERO,
+        versions=V137,
+    ),
+    Row(
+        "scale up from zero ignores tolerance with HPAScaleToZero disabled",
+        0,
+        6,
+        0,
+        0,
+        DISABLED,
+        metrics=(object_qps("1.0"),),
+        levels=(1000,),
+        status_conditions=WAS_SCALED_TO_ZERO,
+        versions=V137,
+        gates=GATE_OFF,
+    ),
+    *(
+        Row(
+            f"from zero with invalid metric, HPAScaleToZero {state}",
+            0,
+            6,
+            0,
+            0,
+            DISABLED,
+            cpu_target=30,
+            metrics=(CHEDDAR,),
+            levels=(300, 400, 500),
+            requests=one(3),
+            recommendations=(),
+            versions=V137,
+            gates=gates,
+        )
+        for state, gates in (("enabled", ()), ("disabled", GATE_OFF))
+    ),
+    *(
+        Row(
+            f"scale down to zero {kind} metric with HPAScaleToZero {state}",
+            0,
+            6,
+            5,
+            0,
+            SCALED_TO_ZERO_OK if not gates else STATUS_OK,
+            metrics=(metric,),
+            levels=(0,),
+            requests=one(5),
+            recommendations=(),
+            versions=V137,
+            gates=gates,
+        )
+        for kind, metric in (("object", object_qps("20.0")), ("external", external_qps("14400m")))
+        for state, gates in (("enabled", ()), ("disabled", GATE_OFF))
+    ),
+    *(
+        Row(
+            f"from zero without condition, HPAScaleToZero {state}",
+            0,
+            6,
+            0,
+            0,
+            DISABLED,
+            metrics=(object_qps("15.0"),),
+            levels=(20000,),
+            versions=V137,
+            gates=gates,
+        )
+        for state, gates in (("enabled", ()), ("disabled", GATE_OFF))
+    ),
+    Row(
+        "minReplicas increased with ScaledToZero condition, HPAScaleToZero enabled",
+        2,
+        6,
+        0,
+        2,
+        [NOT_SCALED_TO_ZERO, *ok(TOO_FEW)],
+        metrics=(object_qps("15.0"),),
+        levels=(10000,),
+        status_conditions=WAS_SCALED_TO_ZERO,
+        versions=V137,
+    ),
+    Row(
+        "minReplicas increased with ScaledToZero condition, HPAScaleToZero disabled",
+        2,
+        6,
+        0,
+        0,
+        DISABLED,
+        metrics=(object_qps("15.0"),),
+        levels=(10000,),
+        status_conditions=WAS_SCALED_TO_ZERO,
+        versions=V137,
+        gates=GATE_OFF,
+    ),
+    Row(
+        "stale ScaledToZero condition cleared on normal rescale, HPAScaleToZero enabled",
+        1,
+        6,
+        3,
+        5,
+        FROM_ZERO_OK,
+        cpu_target=30,
+        levels=(300, 500, 700),
+        requests=one(3),
+        status_conditions=WAS_SCALED_TO_ZERO,
+        versions=V137,
+    ),
+    Row(
+        "stale ScaledToZero condition removed on normal rescale, HPAScaleToZero disabled",
+        1,
+        6,
+        3,
+        5,
+        STATUS_OK,
+        cpu_target=30,
+        levels=(300, 500, 700),
+        requests=one(3),
+        status_conditions=WAS_SCALED_TO_ZERO,
+        versions=V137,
+        gates=GATE_OFF,
+    ),
+    *(
+        Row(
+            f"manual scale to zero disables HPA, HPAScaleToZero {state}",
+            1,
+            6,
+            0,
+            0,
+            DISABLED,
+            cpu_target=50,
+            versions=V137,
+            gates=gates,
+        )
+        for state, gates in (("enabled", ()), ("disabled", GATE_OFF))
+    ),
+    Row(
+        "no ScaledToZero condition when HPAScaleToZero disabled",
+        1,
+        6,
+        3,
+        5,
+        STATUS_OK,
+        cpu_target=30,
+        levels=(300, 500, 700),
+        requests=one(3),
+        versions=V137,
+        gates=GATE_OFF,
+    ),
+    # 1.37: TestConfigurableTolerance (the gate off is emulated as 1.36, as upstream does).
+    Row(
+        "scaling up because of a 1% configurable tolerance",
+        1,
+        5,
+        3,
+        4,
+        cpu_target=100,
+        levels=(1010, 1030, 1020),
+        requests=("0.9", "1.0", "1.1"),
+        scale_up=ScalingRules(tolerance=0.01),
+        versions=("1.35", "1.36", "1.37"),
+    ),
+    Row(
+        "no scale-down because of a 90% configurable tolerance",
+        1,
+        5,
+        3,
+        3,
+        ok(READY),
+        cpu_target=100,
+        levels=(300, 300, 300),
+        requests=one(3),
+        scale_down=ScalingRules(tolerance=0.9),
+        versions=V137,
+    ),
+    Row(
+        "no scaling because of the large default tolerance",
+        1,
+        5,
+        3,
+        3,
+        ok(READY),
+        cpu_target=100,
+        levels=(1010, 1030, 1020),
+        requests=("0.9", "1.0", "1.1"),
+        versions=V137,
+    ),
+    Row(
+        "no scaling because the configurable tolerance is ignored when feature gate is disabled",
+        1,
+        5,
+        3,
+        3,
+        ok(READY),
+        cpu_target=100,
+        levels=(1010, 1030, 1020),
+        requests=("0.9", "1.0", "1.1"),
+        scale_up=ScalingRules(tolerance=0.01),
+        versions=("1.34", "1.36"),
+        gates=(("HPAConfigurableTolerance", False),),
+    ),
 ]
 
 
-def run(row: Row) -> Decision:
+def run(row: Row, version: str | None = None) -> Decision:
     count = len(row.requests) if row.requests is not None else row.spec
     requests = row.requests if row.requests is not None else one(count)
     pod_list = pods(
@@ -1046,16 +1316,32 @@ def run(row: Row) -> Decision:
         history = History(
             tuple(Recommendation(r, NOW - timedelta(seconds=s)) for r, s in row.recommendations)
         )
-    return decide(hpa, Scale(row.spec, row.selector), cl, history, OPTIONS, NOW)
+    kube = release(version or row.versions[-1], dict(row.gates))
+    options = replace(OPTIONS, kubernetes=kube)
+    return decide(hpa, Scale(row.spec, row.selector), cl, history, options, NOW)
 
 
-@pytest.mark.parametrize("row", ROWS, ids=lambda r: r.name)
-def test_controller_decision(row: Row) -> None:
-    decision = run(row)
+def expected_conditions(row: Row, version: str) -> list[Cond]:
+    """The row's conditions; from 1.36 with HPAScaleToZero on, a rescale also records
+    ScaledToZero=False (in place if the HPA had the condition, else appended)."""
+    conds = list(STATUS_OK if row.conditions is None else row.conditions)
+    kube = release(version, dict(row.gates))
+    if kube.zero_rules and kube.scale_to_zero and row.expected != row.spec:
+        if not any(c[0] == "ScaledToZero" for c in conds):
+            conds.append(NOT_SCALED_TO_ZERO)
+    return conds
+
+
+CASES = [(row, v) for row in ROWS for v in row.versions]
+
+
+@pytest.mark.parametrize(("row", "version"), CASES, ids=[f"{r.name}@{v}" for r, v in CASES])
+def test_controller_decision(row: Row, version: str) -> None:
+    decision = run(row, version)
     assert decision.desired_replicas == row.expected
     assert decision.rescale == (row.expected != row.spec)
     got = [(c.type, c.status, c.reason) for c in decision.conditions]
-    assert got == (STATUS_OK if row.conditions is None else row.conditions)
+    assert got == expected_conditions(row, version)
     if row.cpu_current is not None:
         statuses = [m.current for m in decision.metrics if m.spec.resource == "cpu"]
         assert statuses and statuses[0] is not None
@@ -1075,7 +1361,9 @@ def test_messages_of_a_scale_up() -> None:
         "the HPA was able to successfully calculate a replica count from cpu resource "
         "utilization (percentage of request)",
         "the desired count is within the acceptable range",
+        "the HPA controller did not scale the workload to zero",
     ]
+    assert len(run(ROWS[0], "1.34").conditions) == 3
     assert decision.metrics[0].current is not None
     assert decision.metrics[0].current.as_json() == {
         "averageValue": "500m",
@@ -1108,6 +1396,13 @@ def test_messages_of_a_scale_up() -> None:
         ),
         (
             "TestConditionFailedGetMetrics: FailedGetObjectMetric",
+            "the HPA was unable to compute the replica count: unable to get metric qps on "
+            "Deployment test-namespace/some-deployment: unable to fetch metrics from custom "
+            "metrics API: the server could not find the metric qps for deployments.apps "
+            "some-deployment",
+        ),
+        (
+            "TestConditionFailedGetMetrics: FailedGetObjectMetric@1.34",
             "the HPA was unable to compute the replica count: unable to get metric qps: "
             "Deployment on test-namespace some-deployment/unable to fetch metrics from custom "
             "metrics API: the server could not find the metric qps for deployments.apps "
@@ -1129,9 +1424,11 @@ def test_messages_of_a_scale_up() -> None:
     ],
 )
 def test_messages_of_failures(row_name: str, message: str) -> None:
-    """The texts of the conditions; a selector's parse error is the shared parser's."""
-    row = next(r for r in ROWS if r.name == row_name)
-    got = run(row).conditions[-1].message
+    """The texts of the conditions (1.37's, or the release after @); a selector's parse
+    error is the shared parser's."""
+    name, _, version = row_name.partition("@")
+    row = next(r for r in ROWS if r.name == name)
+    got = run(row, version or None).conditions[-1].message
     assert got.startswith(message) if message.endswith("expected: ") else got == message
 
 

@@ -27,6 +27,7 @@ from hpa_fixtures import (
 )
 
 from apiservice.selectors import parse_selector
+from autoscaler.core.versions import release
 from autoscaler.metricsource import RecordedMetrics, target_pods
 from autoscaler.objects import (
     ZERO_TIME,
@@ -39,6 +40,7 @@ from autoscaler.objects import (
 from autoscaler.replicas import (
     MAX_INT32,
     MAX_INT64,
+    MIN_INT32,
     PodMetric,
     ReplicaCalculationError,
     ReplicaCalculator,
@@ -54,11 +56,16 @@ CPU_INIT = timedelta(minutes=2)
 READINESS_DELAY = timedelta(seconds=10)
 
 
-def calculator(cl: Cluster) -> ReplicaCalculator:
+def calculator(cl: Cluster, version: str = "1.37") -> ReplicaCalculator:
     selector = parse_selector(SELECTOR)
     target = target_pods(cl, NAMESPACE, selector)
     return ReplicaCalculator(
-        RecordedMetrics(cl, NAMESPACE, selector, target), target, NOW, CPU_INIT, READINESS_DELAY
+        RecordedMetrics(cl, NAMESPACE, selector, target),
+        target,
+        NOW,
+        CPU_INIT,
+        READINESS_DELAY,
+        release(version),
     )
 
 
@@ -631,6 +638,7 @@ class MetricRow:
     start: list[datetime] | None = None
     phases: list[str] | None = None
     tolerances: Tolerances = DEFAULT
+    version: str = "1.37"
 
 
 ONE_PERCENT_UP = Tolerances(0.1, 0.01)
@@ -796,6 +804,28 @@ METRIC_ROWS = [
         3,
         MAX_INT64,
     ),
+    # 1.34 did not saturate: int32(math.Ceil(x)) of an out-of-range x is MinInt32 on amd64,
+    # and the External sum wrapped to MinInt64 (a ratio of about -1: ceil(-1 x 3) = -3).
+    MetricRow(
+        "TestReplicaCalcScaleUpOverflow@1.34",
+        "object",
+        3,
+        [MAX_INT64],
+        1,
+        MIN_INT32,
+        MAX_INT64,
+        version="1.34",
+    ),
+    MetricRow(
+        "TestReplicaCalcExternalMetricUsageOverflow@1.34",
+        "external",
+        3,
+        [MAX_INT64 // 2 + 1, MAX_INT64 // 2 + 1],
+        MAX_INT64,
+        -3,
+        -(2**63),
+        version="1.34",
+    ),
 ]
 
 
@@ -814,7 +844,7 @@ def test_metric_replicas(row: MetricRow) -> None:
         custom=custom,
         external=external,
     )
-    calc = calculator(cl)
+    calc = calculator(cl, row.version)
     t, n = row.tolerances, NAMESPACE
     got = {
         "pods": lambda: calc.metric_replicas(row.current, row.target, "qps", t),
@@ -1132,6 +1162,18 @@ def test_calculate_requests(
         assert str(info.value) == error
         return
     assert calculate_requests(pod_list, container, "cpu") == expected
+
+
+def test_calculate_requests_of_1_34_and_without_pod_level_resources() -> None:
+    """1.34 summed the named container's request over no container: 0, no error; with
+    PodLevelResources off, the containers' requests count even where the pod sets its own."""
+    assert calculate_requests(
+        [_requests_pod([C1_100])], "non-existent-container", "cpu", release("1.34")
+    ) == {"test-pod": 0}
+    off = release("1.37", {"PodLevelResources": False})
+    pod = _requests_pod([C1_100, C2_50], {"cpu": 800})
+    assert calculate_requests([pod], "", "cpu", off) == {"test-pod": 150}
+    assert calculate_requests([pod], "", "cpu") == {"test-pod": 800}
 
 
 @pytest.mark.parametrize(

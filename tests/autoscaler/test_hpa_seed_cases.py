@@ -5,7 +5,9 @@ memory 80%, min 2, max 20; scaleUp window 0 with Percent 100/60s and Pods 4/60s 
 scaleDown window 300 with Percent 20/60s. HPA "latency": Object
 ai_llm_response_time_p99_seconds Value 5 on Deployment ai-service, min 2, max 20, no
 behavior. Every pod requests 2 CPU and 4Gi. Each expectation is derived by hand from
-the upstream code, next to its case; the whole output is compared.
+the upstream code, next to its case; the whole output is compared. The cases written for
+1.34 say so (options.kubernetesVersion) where 1.37 answers differently; 1.37's answer to
+them is checked too, and the last three cases are 1.37's tolerance and scale to zero.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from autoscaler.cases import evaluate_file, main
+from autoscaler.cases import evaluate, evaluate_file, main
 
 CASES = Path(__file__).parent / "cases"
 
@@ -60,6 +62,20 @@ def conditions(able: tuple[str, str], active: str, limited: tuple[bool, str, str
             "message": message,
         },
     ]
+
+
+NOT_SCALED_TO_ZERO = {
+    "type": "ScaledToZero",
+    "status": "False",
+    "reason": "NotScaledToZero",
+    "message": "the HPA controller did not scale the workload to zero",
+}
+SCALED_TO_ZERO = {
+    "type": "ScaledToZero",
+    "status": "True",
+    "reason": "ScaledToZero",
+    "message": "the HPA controller scaled the workload to zero",
+}
 
 
 def rescaled(n: int) -> tuple[str, str]:
@@ -217,6 +233,28 @@ EXPECTED: dict[str, dict[str, Any]] = {
         "metrics": [metric("Object", P99, 3, {"value": "2500m"})],
         "conditions": conditions(DOWN_STABILIZED, LATENCY, (False, *WITHIN)),
     },
+    # behavior.scaleUp.tolerance 0.01: p99 5.1s against 5s is a 2% rise, outside 1 + 0.01:
+    # ceil(1.02 x 6) = 7 (the default 0.1 would keep 6). Default scale-up policies allow it.
+    "latency-scale-up-tolerance": {
+        "desiredReplicas": 7,
+        "metrics": [metric("Object", P99, 7, {"value": "5100m"})],
+        "conditions": [*conditions(rescaled(7), LATENCY, (False, *WITHIN)), NOT_SCALED_TO_ZERO],
+    },
+    # minReplicas 0, p99 0 (no traffic): ceil(0 x 2) = 0; the only recommendation is older
+    # than the 300s window, so 0 stands: the controller records ScaledToZero=True.
+    "latency-idle-scales-to-zero": {
+        "desiredReplicas": 0,
+        "metrics": [metric("Object", P99, 0, {"value": "0"})],
+        "conditions": [*conditions(rescaled(0), LATENCY, (False, *WITHIN)), SCALED_TO_ZERO],
+    },
+    # At zero with ScaledToZero=True and an Object metric: from zero the proposal is the
+    # ratio alone, ceil(12 / 5) = 3; the fixed limit max(2 x 0, 4) = 4 allows it. The
+    # condition (first in the HPA's list) turns False.
+    "latency-wakes-from-zero": {
+        "desiredReplicas": 3,
+        "metrics": [metric("Object", P99, 3, {"value": "12"})],
+        "conditions": [NOT_SCALED_TO_ZERO, *conditions(rescaled(3), LATENCY, (False, *WITHIN))],
+    },
 }
 
 
@@ -235,3 +273,61 @@ def test_all_cases_at_once_as_json_lines(capsys: pytest.CaptureFixture[str]) -> 
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [line.pop("case") for line in lines] == paths
     assert lines == [EXPECTED[name] for name in sorted(EXPECTED)]
+
+
+def as_release(name: str, version: str) -> dict[str, Any]:
+    case = json.loads((CASES / f"{name}.json").read_text())
+    case.setdefault("options", {})["kubernetesVersion"] = version
+    return evaluate(case)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_seed_case_as_1_37(name: str) -> None:
+    """1.37 decides as 1.34 did, records ScaledToZero=False on a rescale, and words the
+    Object metric's error its own way."""
+    expected = json.loads(json.dumps(EXPECTED[name]))
+    conds = expected["conditions"]
+    if conds[0]["reason"] == "SucceededRescale" and not any(
+        c["type"] == "ScaledToZero" for c in conds
+    ):
+        conds.append(NOT_SCALED_TO_ZERO)
+    old = (
+        "unable to get metric ai_llm_response_time_p99_seconds: Deployment on ai-platform "
+        "ai-service/unable"
+    )
+    new = (
+        "unable to get metric ai_llm_response_time_p99_seconds on Deployment "
+        "ai-platform/ai-service: unable"
+    )
+    text = json.dumps(expected).replace(old, new)
+    assert as_release(name, "1.37") == json.loads(text)
+
+
+def test_the_new_cases_as_1_34() -> None:
+    """1.34 ignores behavior's tolerance, and scales up from zero whenever minReplicas is
+    0 without touching the ScaledToZero condition it does not know."""
+    tolerance = as_release("latency-scale-up-tolerance", "1.34")
+    assert tolerance["desiredReplicas"] == 6
+    assert [c["reason"] for c in tolerance["conditions"]] == [
+        "ReadyForNewScale",
+        "ValidMetricFound",
+        "DesiredWithinRange",
+    ]
+    assert as_release("latency-scale-up-tolerance", "1.35")["desiredReplicas"] == 7
+    wakes = as_release("latency-wakes-from-zero", "1.34")
+    assert wakes["desiredReplicas"] == 3
+    assert wakes["conditions"][0] == SCALED_TO_ZERO
+    assert as_release("latency-idle-scales-to-zero", "1.34")["conditions"][-1]["type"] == (
+        "ScalingLimited"
+    )
+
+
+def test_a_release_without_the_gate_leaves_zero_alone() -> None:
+    """1.36 has the rules but HPAScaleToZero is off: at zero, scaling is disabled and the
+    controller drops the ScaledToZero condition; the gate on makes it wake up."""
+    off = as_release("latency-wakes-from-zero", "1.36")
+    assert off["desiredReplicas"] == 0
+    assert [c["reason"] for c in off["conditions"]] == ["SucceededGetScale", "ScalingDisabled"]
+    case = json.loads((CASES / "latency-wakes-from-zero.json").read_text())
+    case["options"] = {"kubernetesVersion": "1.36", "featureGates": {"HPAScaleToZero": True}}
+    assert evaluate(case)["desiredReplicas"] == 3

@@ -257,6 +257,11 @@ def test_cli_text_summary_sets_the_seeds_money_beside(
         (["--scenario", "seed-workday", "--days", "0"], "--days must be positive"),
         (["--scenario", "seed-workday", "--fixed-pods", "0"], "--fixed-pods must be at least 1"),
         (["--timeline", "x.csv"], "--hpa FILE is required"),
+        (
+            ["--scenario", "seed-workday", "--kubernetes-version", "1.33"],
+            '--kubernetes-version: unknown Kubernetes version "1.33" (known: 1.34, 1.35, 1.36, '
+            "1.37)",
+        ),
     ],
 )
 def test_cli_bad_input_is_exit_2(
