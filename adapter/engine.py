@@ -10,7 +10,7 @@ query per request. The optimized engine instead:
 - keeps each result as a snapshot with its evaluation time, served while younger than
   `freshness`; items carry the snapshot's own timestamp;
 - refreshes recently asked snapshots in the background before they expire, so in steady
-  state no request waits on Prometheus;
+  state no request waits on Prometheus; an idle snapshot is kept while it may be served;
 - on failure keeps the last snapshot and serves it while younger than `max_staleness`,
   then answers 503 so the HPA holds; a failing key is retried once per freshness period;
 - asks a failed batch in parts (its namespaces' shares, then the requests' own queries),
@@ -26,7 +26,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
@@ -43,6 +43,7 @@ from apiservice.selectors import Selector
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
+Sleep = Callable[[float], Awaitable[None]]
 
 # Failures that are the whole backend's: asking for less would only add load.
 WHOLE_BACKEND = frozenset({"unreachable", "throttled", "unavailable"})
@@ -290,9 +291,11 @@ class OptimizedEngine(NaiveEngine):
         settings: EngineSettings | None = None,
         *,
         clock: Clock = time.time,
+        sleep: Sleep = asyncio.sleep,
         registry: CollectorRegistry | None = None,
     ) -> None:
         super().__init__(prometheus, clock)
+        self.sleep = sleep  # the refresh loop's, injected with the clock in tests
         self.settings = settings or EngineSettings()
         self.metrics = EngineMetrics(registry)
         self.metrics.max_staleness.set(self.settings.max_staleness_s)
@@ -606,14 +609,22 @@ class OptimizedEngine(NaiveEngine):
 
     def due(self, now: float) -> list[_Entry]:
         """Hot entries whose snapshot will expire soon, or whose last refresh failed.
-        Parts of a batch are refreshed only while the batch is split."""
+        Parts of a batch are refreshed only while the batch is split.
+
+        An entry nobody asked for in `idle_after` is no longer refreshed, but kept while
+        its snapshot may still be served: an outage after a quiet spell is answered from
+        it (within max staleness) as one during steady asking is. Then it is dropped.
+        """
         s = self.settings
         out = []
         for query, entry in list(self._entries.items()):
-            if now - entry.asked_at > max(s.idle_after_s, s.max_staleness_s):
-                del self._entries[query]
+            if now - entry.asked_at > s.idle_after_s:
+                snap = entry.snapshot
+                servable = snap is not None and now - snap.evaluated_at < s.max_staleness_s
+                if not servable and entry.inflight is None:
+                    del self._entries[query]
                 continue
-            if now - entry.asked_at > s.idle_after_s or entry.inflight is not None:
+            if entry.inflight is not None:
                 continue
             if entry.parent is not None and entry.parent.split is None:
                 continue
@@ -637,7 +648,7 @@ class OptimizedEngine(NaiveEngine):
     async def _refresh_loop(self) -> None:
         tick = max(0.05, self.settings.freshness_s * (1 - self.settings.refresh_ahead) / 2)
         while True:
-            await asyncio.sleep(tick)
+            await self.sleep(tick)
             try:
                 await self.refresh_due()
             except asyncio.CancelledError:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 
 from apiservice.changes import ChangeFeed
 
@@ -40,9 +40,15 @@ class Watch:
 
 
 class StreamHub:
-    def __init__(self, feed: ChangeFeed | None, tick_s: float = 10.0) -> None:
+    def __init__(
+        self,
+        feed: ChangeFeed | None,
+        tick_s: float = 10.0,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         self._feed = feed
         self._tick_s = tick_s
+        self._sleep = sleep  # the ticker's, injected with a clock in tests
         self._watches: set[Watch] = set()
         self._unsubscribe: Callable[[], None] | None = None
         self._ticker: asyncio.Task[None] | None = None
@@ -84,6 +90,6 @@ class StreamHub:
 
     async def _tick(self) -> None:
         while True:
-            await asyncio.sleep(self._tick_s)
+            await self._sleep(self._tick_s)
             for watch in list(self._watches):
                 watch.wake()

@@ -4,6 +4,7 @@ injected clock."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Iterator, Sequence
@@ -14,7 +15,7 @@ import pytest
 import yaml
 
 from adapter.discovery import SeriesDiscovery
-from adapter.engine import EngineSettings, NaiveEngine, OptimizedEngine
+from adapter.engine import EngineSettings, NaiveEngine, OptimizedEngine, Sleep
 from adapter.objects import StaticObjects
 from adapter.prometheus import PrometheusClient, PrometheusSettings
 from adapter.provider import PrometheusProvider
@@ -81,10 +82,12 @@ async def make_stack(
     *,
     naive: bool = False,
     settings: EngineSettings | None = None,
+    clock: Clock | None = None,
+    sleep: Sleep = asyncio.sleep,
 ) -> tuple[Stack, PrometheusProxy]:
     proxy = PrometheusProxy(prometheus_url)
     await proxy.start()
-    clock = Clock()
+    clock = clock or Clock()
     client = PrometheusClient(PrometheusSettings(proxy.url, timeout_s=2.0))
     index = StaticObjects.from_file(objects)
     discovery = SeriesDiscovery(
@@ -94,7 +97,7 @@ async def make_stack(
     engine: NaiveEngine = (
         NaiveEngine(client, clock)
         if naive
-        else OptimizedEngine(client, settings or EngineSettings(), clock=clock)
+        else OptimizedEngine(client, settings or EngineSettings(), clock=clock, sleep=sleep)
     )
     provider = PrometheusProvider(discovery.registry, index, engine)
     proxy.queries.clear()

@@ -3,17 +3,20 @@ proxy, the seed rules, the optimized engine on an injected clock, gRPC over real
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
 import trustme
 
 from adapter.discovery import SeriesDiscovery
-from adapter.engine import EngineSettings, OptimizedEngine
+from adapter.engine import EngineSettings, NaiveEngine, OptimizedEngine, Sleep
 from adapter.objects import StaticObjects
 from adapter.prometheus import PrometheusClient, PrometheusSettings
 from adapter.provider import PrometheusProvider
@@ -47,7 +50,7 @@ class Clock:
 @dataclass
 class Scaler:
     stub: pb_grpc.ExternalScalerStub
-    engine: OptimizedEngine
+    engine: NaiveEngine
     proxy: PrometheusProxy
     clock: Clock
     server: ScalerServer
@@ -68,11 +71,21 @@ def tls_pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, byte
 
 
 async def start_scaler(
-    prometheus: ConstantData, objects: Path, tls: tuple[Path, Path, bytes], *, raw_query: bool
+    prometheus: ConstantData,
+    objects: Path,
+    tls: tuple[Path, Path, bytes],
+    *,
+    raw_query: bool,
+    idle_after_s: float = 10**6,
+    naive: bool = False,
+    clock: Clock | None = None,
+    sleep: Sleep = asyncio.sleep,
 ) -> tuple[Scaler, grpc.aio.Channel, PrometheusClient]:
+    """The scaler over the optimized engine (streams woken by its refreshes) or the naive
+    one (streams woken by the hub's ticker every FRESHNESS_S, on `sleep`)."""
     proxy = PrometheusProxy(prometheus.url)
     await proxy.start()
-    clock = Clock()
+    clock = clock or Clock()
     client = PrometheusClient(PrometheusSettings(proxy.url, timeout_s=2.0))
     index = StaticObjects.from_file(objects)
     discovery = SeriesDiscovery(
@@ -80,12 +93,15 @@ async def start_scaler(
     )
     await discovery.relist()
     settings = EngineSettings(
-        freshness_s=FRESHNESS_S, max_staleness_s=MAX_STALENESS_S, idle_after_s=10**6
+        freshness_s=FRESHNESS_S, max_staleness_s=MAX_STALENESS_S, idle_after_s=idle_after_s
     )
-    engine = OptimizedEngine(client, settings, clock=clock)
+    engine = NaiveEngine(client, clock) if naive else OptimizedEngine(client, settings, clock=clock)
     provider = PrometheusProvider(discovery.registry, index, engine)
+    feed = engine if isinstance(engine, OptimizedEngine) else None
     scaler = ExternalScaler(
-        provider, StreamHub(engine), raw_query=provider.raw_query if raw_query else None
+        provider,
+        StreamHub(feed, tick_s=FRESHNESS_S, sleep=sleep),
+        raw_query=provider.raw_query if raw_query else None,
     )
     cert, key, ca_pem = tls
     server = ScalerServer(scaler, "127.0.0.1", 0, tls_credentials(cert, key))
@@ -107,16 +123,34 @@ def objects_file(
     return path
 
 
+@contextlib.asynccontextmanager
+async def running_scaler(
+    prometheus: ConstantData,
+    objects: Path,
+    tls: tuple[Path, Path, bytes],
+    *,
+    raw_query: bool,
+    **options: Any,
+) -> AsyncIterator[Scaler]:
+    """start_scaler(), stopped on the way out."""
+    built, channel, client = await start_scaler(
+        prometheus, objects, tls, raw_query=raw_query, **options
+    )
+    try:
+        yield built
+    finally:
+        await channel.close()
+        await built.server.stop(0)
+        await built.engine.close()
+        await client.close()
+        await built.proxy.stop()
+
+
 async def _scaler(
     prometheus: ConstantData, objects: Path, tls: tuple[Path, Path, bytes], *, raw_query: bool
 ) -> AsyncIterator[Scaler]:
-    built, channel, client = await start_scaler(prometheus, objects, tls, raw_query=raw_query)
-    yield built
-    await channel.close()
-    await built.server.stop(0)
-    await built.engine.close()
-    await client.close()
-    await built.proxy.stop()
+    async with running_scaler(prometheus, objects, tls, raw_query=raw_query) as built:
+        yield built
 
 
 @pytest.fixture
