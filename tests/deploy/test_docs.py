@@ -108,6 +108,6 @@ def test_migration_flag_table_matches_surges_command_line() -> None:
 def test_migration_names_only_real_flags_elsewhere() -> None:
     text = MIGRATION.read_text()
     additions = text[text.index("Surge's own additions") :].split("\n\n")[0]
-    helm = " ".join(surge for _, surge in _table(text, "## Helm values"))
+    helm = " ".join(" ".join(row) for row in _table(text, "## Helm values"))
     assert _flags(additions) and _flags(additions) <= _serve_flags()
     assert _flags(helm) <= _serve_flags()

@@ -3,7 +3,8 @@
 # from the Go module proxy, once per pinned version set, into a cache outside the work tree.
 # The e2e suite never builds: .ci/run calls this first so no build runs inside a pytest timeout.
 #
-#   tests/e2e/build.sh                  build if the cache lacks this version set (else do nothing)
+#   tests/e2e/build.sh                  build if the cache lacks this version set (else do nothing),
+#                                       then the tools of build_tools.sh (helm)
 #   tests/e2e/build.sh --bin-dir        print the cached bin dir; exit 1 (with the reason) if not built
 #   tests/e2e/build.sh --pin K8S ETCD   rewrite k8sbin/ and etcdbin/ go.mod+go.sum for other releases,
 #                                       e.g. --pin v1.34.12 v3.6.16 (network; no compile)
@@ -116,7 +117,7 @@ build() {
 }
 
 case "${1:-}" in
-    "") build ;;
+    "") build; bash "$HERE/build_tools.sh" ;;
     --bin-dir) bin_dir ;;
     --pin) [[ $# -eq 3 ]] || die "usage: $0 --pin K8S_VERSION ETCD_VERSION"; pin "$2" "$3" ;;
     *) die "usage: $0 [--bin-dir | --pin K8S_VERSION ETCD_VERSION]" ;;
