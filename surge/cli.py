@@ -442,6 +442,12 @@ def _scaler_flags(p: argparse.ArgumentParser) -> None:
         "certificate, on --bind-address (default 0: off)",
     )
     k.add_argument(
+        "--scaler-client-ca-file",
+        metavar="FILE",
+        help="require KEDA to present a client certificate issued by this CA (PEM; "
+        "TriggerAuthentication's tlsClientCert/tlsClientKey); default: any client",
+    )
+    k.add_argument(
         "--scaler-allow-raw-query",
         action="store_true",
         help="let triggers run any PromQL given in their `query` metadata (default: refused)",

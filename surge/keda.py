@@ -35,17 +35,19 @@ async def start_scaler(
         registry=b.registry,
     )
     try:
-        server = ScalerServer(
-            scaler, args.bind_address, args.scaler_port, tls_credentials(cert, key)
-        )
+        client_ca = Path(args.scaler_client_ca_file) if args.scaler_client_ca_file else None
+        credentials = tls_credentials(cert, key, client_ca)
+        server = ScalerServer(scaler, args.bind_address, args.scaler_port, credentials)
     except OSError as err:
         raise UsageError(str(err)) from None
     await server.start()
     raw = "allowed" if args.scaler_allow_raw_query else "refused"
+    clients = "certificates required" if args.scaler_client_ca_file else "any client"
     log.info(
-        "KEDA external scaler on %s:%d (gRPC over TLS; raw PromQL %s)",
+        "KEDA external scaler on %s:%d (gRPC over TLS, %s; raw PromQL %s)",
         args.bind_address,
         server.port,
+        clients,
         raw,
     )
     return server

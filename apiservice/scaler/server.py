@@ -207,16 +207,22 @@ class ExternalScaler(pb_grpc.ExternalScalerServicer):
         return pb.GetMetricsResponse(metricValues=[metric])
 
 
-def tls_credentials(cert_file: Path, key_file: Path) -> grpc.ServerCredentials:
-    """Server TLS from the PEM pair the HTTPS server serves, re-read when either file
-    changes (a rotated certificate is used from the next handshake on)."""
+def tls_credentials(
+    cert_file: Path, key_file: Path, client_ca_file: Path | None = None
+) -> grpc.ServerCredentials:
+    """Server TLS from the PEM pair the HTTPS server serves, re-read when a file changes
+    (a rotated certificate is used from the next handshake on). With `client_ca_file`,
+    callers must present a certificate that CA issued (KEDA's TriggerAuthentication
+    `tlsClientCert`/`tlsClientKey`); the CA file is re-read as it rotates too."""
+    files = [cert_file, key_file, *([client_ca_file] if client_ca_file else [])]
 
-    def stamp() -> tuple[int, int]:
-        return cert_file.stat().st_mtime_ns, key_file.stat().st_mtime_ns
+    def stamp() -> tuple[int, ...]:
+        return tuple(f.stat().st_mtime_ns for f in files)
 
     def load() -> grpc.ServerCertificateConfiguration:
         return grpc.ssl_server_certificate_configuration(
-            [(key_file.read_bytes(), cert_file.read_bytes())]
+            [(key_file.read_bytes(), cert_file.read_bytes())],
+            root_certificates=client_ca_file.read_bytes() if client_ca_file else None,
         )
 
     loaded = [stamp()]
@@ -228,13 +234,15 @@ def tls_credentials(cert_file: Path, key_file: Path) -> grpc.ServerCredentials:
                 return None
             config = load()
         except (OSError, ValueError) as err:
-            log.error("cannot reload the scaler's serving certificate: %s", err)
+            log.error("cannot reload the scaler's certificates: %s", err)
             return None
         loaded[0] = now
-        log.info("the scaler's serving certificate was reloaded from %s", cert_file)
+        log.info("the scaler's certificates were reloaded from %s", ", ".join(map(str, files)))
         return config
 
-    return grpc.dynamic_ssl_server_credentials(load(), fetch)
+    return grpc.dynamic_ssl_server_credentials(
+        load(), fetch, require_client_authentication=client_ca_file is not None
+    )
 
 
 class ScalerServer:
