@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from adapter.gofmt import GoStruct
+from adapter.go.fmt import GoStruct
 from adapter.naming import CUSTOM_SAMPLE, EXTERNAL_SAMPLE, MetricNamer, RuleError, render_query
 from adapter.prometheus import PrometheusClient, QueryRejected
 from adapter.promql import QueryError

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from adapter import promql
-from adapter.gofmt import GoStruct, quote
-from adapter.goregex import GoRegex, GoRegexError, compile_go
-from adapter.gotemplate import Template, TemplateError, parse
+from adapter.go.fmt import GoStruct, quote
+from adapter.go.regex import GoRegex, GoRegexError, compile_go
+from adapter.go.template import Template, TemplateError, parse
 from adapter.resources import ResourceMapper
 from apiservice.provider import GroupResource
 from apiservice.selectors import Selector

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from adapter.gofmt import quote
+from adapter.go.fmt import quote
 from apiservice.selectors import Op, Requirement, Selector
 
 

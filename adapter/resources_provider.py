@@ -27,8 +27,8 @@ from datetime import UTC, datetime
 
 from adapter import promql
 from adapter.batching import NotWidenable, check_separable
-from adapter.durations import format_duration
 from adapter.engine import Answer, NaiveEngine
+from adapter.go.durations import format_duration
 from adapter.naming import NODES, MetricNamer, RuleError
 from adapter.objects import ObjectIndex, ObjectMeta
 from adapter.prometheus import BackendError, QueryResult

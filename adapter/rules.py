@@ -17,8 +17,8 @@ from typing import Any
 
 import yaml
 
-from adapter.durations import DurationError, parse_prometheus_duration
-from adapter.gotemplate import TemplateError
+from adapter.go.durations import DurationError, parse_prometheus_duration
+from adapter.go.template import TemplateError
 from adapter.naming import (
     CUSTOM_SAMPLE,
     EXTERNAL_SAMPLE,

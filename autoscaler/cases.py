@@ -2,7 +2,7 @@
 
 A case is one frozen decision: the HPA, the scale, what the controller would read from the
 cluster and the metrics APIs, its memory and its flags. Reading a case validates it and
-names the first bad field; the decision itself is autoscaler.hpa.decide.
+names the first bad field; the decision itself is autoscaler.core.hpa.decide.
 """
 
 from __future__ import annotations
@@ -15,11 +15,10 @@ from datetime import datetime, timedelta
 from typing import Any, TextIO, TypeVar
 
 from apiservice.quantity import Quantity, QuantityError
-from autoscaler.behavior import History, Recommendation, ScaleEvent
-from autoscaler.conditions import Condition
-from autoscaler.core.versions import DEFAULT_VERSION, Release, VersionError, release
-from autoscaler.hpa import Decision, Options, decide
-from autoscaler.objects import (
+from autoscaler.core.behavior import History, Recommendation, ScaleEvent
+from autoscaler.core.conditions import Condition
+from autoscaler.core.hpa import Decision, Options, decide
+from autoscaler.core.objects import (
     ZERO_TIME,
     Behavior,
     Cluster,
@@ -39,7 +38,8 @@ from autoscaler.objects import (
     ScalingPolicy,
     ScalingRules,
 )
-from autoscaler.selectors import LabelSelector, LabelSelectorRequirement
+from autoscaler.core.selectors import LabelSelector, LabelSelectorRequirement
+from autoscaler.core.versions import DEFAULT_VERSION, Release, VersionError, release
 
 USAGE = "usage: surge hpa evaluate CASE.json [CASE.json ...]"
 

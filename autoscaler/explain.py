@@ -2,7 +2,7 @@
 
 It reads what the HPA controller reads, through the API server: the HPA, its target's
 scale, the target's pods, and each metric from the metrics APIs (whichever adapter serves
-them). It runs the controller's algorithm on them (autoscaler.hpa.decide, through the case
+them). It runs the controller's algorithm on them (autoscaler.core.hpa.decide, through the case
 format of autoscaler.cases) and sets the outcome beside the HPA's own status.
 
 The controller's memory is not in the API: the recommendations of the stabilization window
@@ -28,13 +28,13 @@ from adapter.objects import KubeAPI
 from adapter.resources import BUILTIN, ResourceMapper, guess_plural
 from apiservice.errors import APIError
 from apiservice.quantity import Quantity, QuantityError
-from autoscaler import conditions as c
 from autoscaler.cases import CaseError, evaluate, read_hpa
+from autoscaler.core import conditions as c
+from autoscaler.core.hpa import Options, tolerances_for
+from autoscaler.core.objects import HorizontalPodAutoscaler, MetricSpec
+from autoscaler.core.replicas import Tolerances
+from autoscaler.core.selectors import LabelSelector, LabelSelectorRequirement, as_selector
 from autoscaler.core.versions import Release, VersionError, server_note, server_release
-from autoscaler.hpa import Options, tolerances_for
-from autoscaler.objects import HorizontalPodAutoscaler, MetricSpec
-from autoscaler.replicas import Tolerances
-from autoscaler.selectors import LabelSelector, LabelSelectorRequirement, as_selector
 
 CUSTOM = "/apis/custom.metrics.k8s.io/v1beta2"
 EXTERNAL = "/apis/external.metrics.k8s.io/v1beta1"

@@ -8,7 +8,7 @@ import sys
 from typing import TextIO
 
 from autoscaler.simulation.capacity import SEED_EXPORT_COMMENTS, document, export_seed
-from autoscaler.timeline import TimelineError, TimelineUnavailable
+from autoscaler.simulation.timeline import TimelineError, TimelineUnavailable
 
 
 def _bytes(text: str) -> int:
@@ -66,9 +66,9 @@ def main(args: argparse.Namespace, out: TextIO | None = None) -> int:
 
 
 def _fit(args: argparse.Namespace, out: TextIO) -> int:
-    from autoscaler import timeline as tl
-    from autoscaler.progress import progress
+    from autoscaler.simulation import timeline as tl
     from autoscaler.simulation.fit import FitError, fit
+    from autoscaler.simulation.progress import progress
 
     try:
         if bool(args.timeline) == bool(args.prometheus_url):

@@ -19,7 +19,7 @@ log = logging.getLogger("surge")
 
 
 def _duration(text: str) -> float:
-    from adapter.durations import parse_duration
+    from adapter.go.durations import parse_duration
 
     try:
         return parse_duration(text)
@@ -571,7 +571,7 @@ def _dispatch(args: argparse.Namespace) -> Callable[[], int]:
 
         return lambda: evaluate(args.cases)
     if args.command == "simulate":
-        from autoscaler.simulate import main as simulate
+        from autoscaler.simulation.simulate import main as simulate
 
         return lambda: simulate(args)
     if args.command == "capacity":
@@ -579,9 +579,9 @@ def _dispatch(args: argparse.Namespace) -> Callable[[], int]:
 
         return lambda: capacity.main(args)
     if args.command == "explain":
+        from autoscaler.core.hpa import Options
         from autoscaler.core.versions import VersionError, parse_gates
         from autoscaler.explain import main as explain
-        from autoscaler.hpa import Options
 
         try:
             gates = parse_gates(args.feature_gates)

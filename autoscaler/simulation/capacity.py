@@ -1,7 +1,8 @@
 """Capacity models: what one ready pod does with the load it gets.
 
 Two kinds answer the simulator: the seed's model, calibrated on the seed's tables
-(autoscaler.scenario.calibrate), and a capacity file (`kind: Capacity`, docs/capacity-format.md):
+(autoscaler.simulation.scenario.calibrate), and a capacity file (`kind: Capacity`,
+docs/capacity-format.md):
 measured points of one ready pod in steady state, linear in between and flat past the last,
 with a throughput ceiling (`maxQps`) past which the excess joins a backlog.
 """
@@ -16,7 +17,7 @@ from typing import Any, Protocol
 
 import yaml
 
-from autoscaler.scenario import SEED_METRIC_NAMES, Capacity, PodLoad, calibrate
+from autoscaler.simulation.scenario import SEED_METRIC_NAMES, Capacity, PodLoad, calibrate
 
 KIND = "Capacity"
 # What a capacity model can answer an HPA metric with, and how many 15 s syncs each is read

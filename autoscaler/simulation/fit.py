@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from autoscaler.scenario import SEED_METRIC_NAMES
 from autoscaler.simulation.capacity import CURVES, PointsCapacity
-from autoscaler.timeline import Timeline
+from autoscaler.simulation.scenario import SEED_METRIC_NAMES
+from autoscaler.simulation.timeline import Timeline
 
 # Timeline columns: total qps, the pods serving it, and per-pod values of the curves.
 QPS, REPLICAS, P99 = "qps", "replicas", "p99_seconds"

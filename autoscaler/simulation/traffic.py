@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from autoscaler.timeline import TimelineError, parse_time, read_prometheus
+from autoscaler.simulation.timeline import TimelineError, parse_time, read_prometheus
 
 # Longer than this between two samples is a hole in the record, not a step.
 MAX_GAP_S = 3600.0
@@ -155,7 +155,7 @@ def from_prometheus(
     step_s: float,
     advance: Callable[[], None] = lambda: None,
 ) -> TraceTraffic:
-    """The range reader of autoscaler.timeline, one `qps=PROMQL` query."""
+    """The range reader of autoscaler.simulation.timeline, one `qps=PROMQL` query."""
     try:
         timeline = read_prometheus(url, {QPS: promql}, start, end, step_s, advance)
     except TimelineError as err:

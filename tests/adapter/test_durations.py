@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from adapter.durations import (
+from adapter.go.durations import (
     DurationError,
     format_duration,
     parse_duration,

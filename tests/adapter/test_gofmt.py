@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from adapter.gofmt import GoStruct, format_value, quote, sprint, sprintf, sprintln
+from adapter.go.fmt import GoStruct, format_value, quote, sprint, sprintf, sprintln
 
 
 @pytest.mark.parametrize(

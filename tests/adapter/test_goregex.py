@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from adapter.goregex import GoRegexError, compile_go
+from adapter.go.regex import GoRegexError, compile_go
 
 
 @pytest.mark.parametrize(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from adapter.gofmt import GoStruct
-from adapter.gotemplate import TemplateError, parse
+from adapter.go.fmt import GoStruct
+from adapter.go.template import TemplateError, parse
 
 ARGS = GoStruct(
     "naming.queryTemplateArgs",

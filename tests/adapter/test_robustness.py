@@ -8,9 +8,9 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from adapter.gofmt import GoStruct, quote
-from adapter.goregex import GoRegexError, compile_go
-from adapter.gotemplate import TemplateError, parse
+from adapter.go.fmt import GoStruct, quote
+from adapter.go.regex import GoRegexError, compile_go
+from adapter.go.template import TemplateError, parse
 from adapter.rules import ConfigError, parse_config
 
 ARGS = GoStruct(

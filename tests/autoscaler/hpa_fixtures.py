@@ -1,7 +1,7 @@
 """Builders of the clusters Kubernetes' HPA unit tests fake, for the ported tables.
 
 Upstream's tests describe a case as per-pod lists (requests, metric levels, readiness,
-start times, phases, deletions); these builders turn such rows into autoscaler.objects
+start times, phases, deletions); these builders turn such rows into autoscaler.core.objects
 values the same way upstream's fake clients turn them into API objects.
 """
 
@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from apiservice.quantity import Quantity
-from autoscaler.objects import (
+from autoscaler.core.objects import (
     ZERO_TIME,
     Cluster,
     Container,

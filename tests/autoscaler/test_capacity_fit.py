@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from autoscaler.simulate import ScenarioSource, Settings, load_hpa, simulate
 from autoscaler.simulation.capacity import parse, read_file
+from autoscaler.simulation.simulate import ScenarioSource, Settings, load_hpa, simulate
 from autoscaler.simulation.traffic import TraceTraffic
 from surge.cli import main as cli
 

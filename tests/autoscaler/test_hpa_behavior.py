@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 import pytest
 from hpa_fixtures import NOW
 
-from autoscaler.behavior import (
+from autoscaler.core.behavior import (
     History,
     Recommendation,
     Rules,
@@ -32,7 +32,7 @@ from autoscaler.behavior import (
     stabilize_recommendation_with_behaviors,
     store_scale_event,
 )
-from autoscaler.objects import Behavior, ScalingPolicy, ScalingRules
+from autoscaler.core.objects import Behavior, ScalingPolicy, ScalingRules
 
 
 def ago(seconds: float) -> datetime:

@@ -31,11 +31,10 @@ from hpa_fixtures import (
     pods_metric,
 )
 
-from autoscaler.behavior import History, Recommendation, ScaleEvent
-from autoscaler.conditions import Condition
-from autoscaler.core.versions import release
-from autoscaler.hpa import Decision, Options, decide
-from autoscaler.objects import (
+from autoscaler.core.behavior import History, Recommendation, ScaleEvent
+from autoscaler.core.conditions import Condition
+from autoscaler.core.hpa import Decision, Options, decide
+from autoscaler.core.objects import (
     Behavior,
     CrossVersionObjectReference,
     HorizontalPodAutoscaler,
@@ -46,7 +45,8 @@ from autoscaler.objects import (
     ScalingPolicy,
     ScalingRules,
 )
-from autoscaler.selectors import LabelSelector
+from autoscaler.core.selectors import LabelSelector
+from autoscaler.core.versions import release
 
 Cond = tuple[str, str, str]
 OPTIONS = Options(

@@ -27,9 +27,8 @@ from hpa_fixtures import (
 )
 
 from apiservice.selectors import parse_selector
-from autoscaler.core.versions import release
-from autoscaler.metricsource import RecordedMetrics, target_pods
-from autoscaler.objects import (
+from autoscaler.core.metricsource import RecordedMetrics, target_pods
+from autoscaler.core.objects import (
     ZERO_TIME,
     Cluster,
     Container,
@@ -37,7 +36,7 @@ from autoscaler.objects import (
     Pod,
     PodCondition,
 )
-from autoscaler.replicas import (
+from autoscaler.core.replicas import (
     MAX_INT32,
     MAX_INT64,
     MIN_INT32,
@@ -48,6 +47,7 @@ from autoscaler.replicas import (
     calculate_requests,
     group_pods,
 )
+from autoscaler.core.versions import release
 
 DEPLOYMENT = CrossVersionObjectReference("Deployment", "some-deployment", "apps/v1")
 DEFAULT = Tolerances(0.1, 0.1)

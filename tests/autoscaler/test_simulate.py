@@ -16,15 +16,15 @@ from pathlib import Path
 
 import pytest
 
-from autoscaler.scenario import (
+from autoscaler.simulation.report import SEED_PERIODS, narrowest_range, parse_periods, summarize
+from autoscaler.simulation.scenario import (
     SEED_LOAD_TEST,
     SEED_WORKDAY_TABLE,
     Service,
     Traffic,
     calibrate,
 )
-from autoscaler.simreport import SEED_PERIODS, narrowest_range, parse_periods, summarize
-from autoscaler.simulate import (
+from autoscaler.simulation.simulate import (
     Fleet,
     Run,
     Settings,

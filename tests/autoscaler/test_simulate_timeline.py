@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from autoscaler.progress import progress
-from autoscaler.timeline import (
+from autoscaler.simulation.progress import progress
+from autoscaler.simulation.timeline import (
     MAX_POINTS_PER_QUERY,
     TimelineError,
     chunks,

@@ -10,8 +10,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from autoscaler.simulate import SCENARIO_DAY, ScenarioSource, Settings, load_hpa, simulate
 from autoscaler.simulation.capacity import CapacityError, export_seed, parse, read_file
+from autoscaler.simulation.simulate import (
+    SCENARIO_DAY,
+    ScenarioSource,
+    Settings,
+    load_hpa,
+    simulate,
+)
 from autoscaler.simulation.traffic import TraceTraffic, TrafficError
 from autoscaler.simulation.traffic import read_file as read_trace
 from surge.cli import main as cli

@@ -8,7 +8,7 @@ that is the type prometheus-adapter decodes it into.
 
 from __future__ import annotations
 
-from adapter.gofmt import quote
+from adapter.go.fmt import quote
 
 _NS_PER_S = 1_000_000_000
 _MAX = 1 << 63  # time.Duration is an int64 count of nanoseconds

@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from autoscaler import conditions as c
-from autoscaler.objects import Behavior, ScalingPolicy, ScalingRules
+from autoscaler.core import conditions as c
+from autoscaler.core.objects import Behavior, ScalingPolicy, ScalingRules
 
 MAX_INT32 = 2**31 - 1
 MIN_INT32 = -(2**31)

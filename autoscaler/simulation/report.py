@@ -17,8 +17,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
-from autoscaler.scenario import SEED_WORKDAY_TABLE
-from autoscaler.simulate import (
+from autoscaler.simulation.scenario import SEED_WORKDAY_TABLE
+from autoscaler.simulation.simulate import (
     SYNC_PERIOD_S,
     Run,
     current_value,

@@ -1,11 +1,11 @@
 """`surge simulate`: an HPA spec driven through time, one controller sync every 15 s.
 
-Every decision is autoscaler.hpa.decide, the controller's own algorithm, with its memory
+Every decision is autoscaler.core.hpa.decide, the controller's own algorithm, with its memory
 carried from one sync to the next. Around it this module plays the cluster: the target's
 pods (created by a rescale, ready after a delay, the newest removed first, as a
 ReplicaSet removes them) and the metrics APIs, answering either from a traffic scenario
-run through a capacity model (autoscaler.scenario) or from recorded metric history
-(autoscaler.timeline). The report is autoscaler.simreport's.
+run through a capacity model (autoscaler.simulation.scenario) or from recorded metric history
+(autoscaler.simulation.timeline). The report is autoscaler.simulation.report's.
 """
 
 from __future__ import annotations
@@ -23,12 +23,11 @@ from typing import Any, Protocol, TextIO
 
 import yaml
 
-from autoscaler import conditions as c
-from autoscaler.behavior import History
 from autoscaler.cases import CaseError, read_hpa
-from autoscaler.core.versions import Release, VersionError, release
-from autoscaler.hpa import MetricResult, Options, decide
-from autoscaler.objects import (
+from autoscaler.core import conditions as c
+from autoscaler.core.behavior import History
+from autoscaler.core.hpa import MetricResult, Options, decide
+from autoscaler.core.objects import (
     Cluster,
     Container,
     ContainerMetrics,
@@ -41,12 +40,13 @@ from autoscaler.objects import (
     PodMetrics,
     Scale,
 )
-from autoscaler.progress import progress
-from autoscaler.scenario import PodLoad, Service, Traffic, calibrate
+from autoscaler.core.versions import Release, VersionError, release
 from autoscaler.simulation.capacity import QUANTITIES, CapacityError, CapacityModel
 from autoscaler.simulation.capacity import load as load_capacity
+from autoscaler.simulation.progress import progress
+from autoscaler.simulation.scenario import PodLoad, Service, Traffic, calibrate
+from autoscaler.simulation.timeline import Timeline
 from autoscaler.simulation.traffic import TraceTraffic, TrafficError
-from autoscaler.timeline import Timeline
 
 SYNC_PERIOD_S = 15.0  # kube-controller-manager --horizontal-pod-autoscaler-sync-period
 SEED_SCENARIO = "seed-workday"
@@ -517,7 +517,7 @@ def _release_flag(version: str) -> Release:
 
 
 def _time_flag(value: str | None, flag: str) -> float | None:
-    from autoscaler.timeline import parse_time
+    from autoscaler.simulation.timeline import parse_time
 
     if value is None:
         return None
@@ -554,7 +554,7 @@ class Plan:
 
 def prepare(args: argparse.Namespace) -> Plan:
     """The plan of a run from the flags; reads the timeline (or Prometheus) if given."""
-    from autoscaler import timeline as tl
+    from autoscaler.simulation import timeline as tl
 
     chosen = (args.scenario, args.traffic, args.timeline, args.prometheus_url)
     if sum(bool(c) for c in chosen) != 1:
@@ -613,7 +613,7 @@ def _trace_for(
 ) -> TraceTraffic | None:
     """--traffic FILE, or --prometheus-url with the one query qps=PROMQL: a traffic trace."""
     from autoscaler.simulation import traffic as tr
-    from autoscaler.timeline import chunks, parse_queries
+    from autoscaler.simulation.timeline import chunks, parse_queries
 
     if args.traffic:
         return tr.read_file(args.traffic)
@@ -658,8 +658,8 @@ def main(args: argparse.Namespace, out: TextIO | None = None) -> int:
     """`surge simulate` with the flags surge.cli defines; 0, 1 (Prometheus failed) or 2.
 
     Flags left as None take the defaults of Settings and of the report."""
-    from autoscaler import simreport
-    from autoscaler.timeline import TimelineError, TimelineUnavailable
+    from autoscaler.simulation import report as simreport
+    from autoscaler.simulation.timeline import TimelineError, TimelineUnavailable
 
     out = out or sys.stdout
     try:

@@ -10,8 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from autoscaler.conditions import Condition
-from autoscaler.selectors import LabelSelector
+from autoscaler.core.conditions import Condition
+from autoscaler.core.selectors import LabelSelector
 
 # Go's zero time.Time: what an unset metav1.Time compares as.
 ZERO_TIME = datetime(1, 1, 1, tzinfo=UTC)

@@ -15,8 +15,8 @@ from datetime import datetime, timedelta
 
 from apiservice.quantity import Quantity
 from apiservice.selectors import Selector, SelectorError, parse_selector
-from autoscaler import conditions as c
-from autoscaler.behavior import (
+from autoscaler.core import conditions as c
+from autoscaler.core.behavior import (
     History,
     Recommendation,
     normalize_desired_replicas,
@@ -24,12 +24,12 @@ from autoscaler.behavior import (
     resolve_behavior,
     store_scale_event,
 )
-from autoscaler.conditions import Condition, remove_condition, set_condition
+from autoscaler.core.conditions import Condition, remove_condition, set_condition
+from autoscaler.core.metricsource import RecordedMetrics, target_pods
+from autoscaler.core.objects import Cluster, HorizontalPodAutoscaler, MetricSpec, Scale
+from autoscaler.core.replicas import ReplicaCalculationError, ReplicaCalculator, Tolerances
+from autoscaler.core.selectors import as_selector, go_string
 from autoscaler.core.versions import Release
-from autoscaler.metricsource import RecordedMetrics, target_pods
-from autoscaler.objects import Cluster, HorizontalPodAutoscaler, MetricSpec, Scale
-from autoscaler.replicas import ReplicaCalculationError, ReplicaCalculator, Tolerances
-from autoscaler.selectors import as_selector, go_string
 
 
 @dataclass(frozen=True)

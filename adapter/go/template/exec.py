@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote_plus
 
-from adapter import gofmt
-from adapter.gofmt import GoStruct
+from adapter.go import fmt as gofmt
+from adapter.go.fmt import GoStruct
 
 LEFT_DELIM = "<<"
 RIGHT_DELIM = ">>"

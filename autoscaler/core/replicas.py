@@ -16,9 +16,9 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from apiservice.quantity import go_int64
+from autoscaler.core.objects import ZERO_TIME, CrossVersionObjectReference, Pod
+from autoscaler.core.selectors import LabelSelector, go_string
 from autoscaler.core.versions import Release
-from autoscaler.objects import ZERO_TIME, CrossVersionObjectReference, Pod
-from autoscaler.selectors import LabelSelector, go_string
 
 MAX_INT32 = 2**31 - 1
 MIN_INT32 = -(2**31)

@@ -14,9 +14,9 @@ from datetime import datetime, timedelta
 
 from apiservice.errors import metric_not_found
 from apiservice.selectors import Selector
-from autoscaler.objects import Cluster, CrossVersionObjectReference, Pod, PodMetrics
-from autoscaler.replicas import PodMetric, PodMetricsInfo, ReplicaCalculationError
-from autoscaler.selectors import LabelSelector
+from autoscaler.core.objects import Cluster, CrossVersionObjectReference, Pod, PodMetrics
+from autoscaler.core.replicas import PodMetric, PodMetricsInfo, ReplicaCalculationError
+from autoscaler.core.selectors import LabelSelector
 
 # The window the controller assumes when a custom metric states none.
 DEFAULT_METRIC_WINDOW = timedelta(minutes=1)

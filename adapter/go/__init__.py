@@ -1,0 +1,1 @@
+"""Go emulation: what prometheus-adapter gets from Go (templates, RE2, fmt, durations)."""

@@ -1,0 +1,1 @@
+"""The HPA controller's algorithm, ported from Kubernetes' pkg/controller/podautoscaler."""
