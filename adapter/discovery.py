@@ -23,12 +23,12 @@ from dataclasses import dataclass
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from adapter.config import AdapterConfig, DiscoveryRule
 from adapter.go.fmt import GoStruct
 from adapter.naming import CUSTOM_SAMPLE, EXTERNAL_SAMPLE, MetricNamer, RuleError, render_query
 from adapter.prometheus import PrometheusClient, QueryRejected
 from adapter.promql import QueryError
 from adapter.resources import ResourceMapper
-from adapter.rules import AdapterConfig, DiscoveryRule
 from apiservice.errors import APIError
 from apiservice.provider import CustomMetricInfo, ExternalMetricInfo, GroupResource
 

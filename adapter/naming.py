@@ -11,18 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from adapter import promql
+from adapter.config import AdapterConfig, DiscoveryRule
 from adapter.go.fmt import GoStruct, quote
 from adapter.go.regex import GoRegex, GoRegexError, compile_go
 from adapter.go.template import Template, TemplateError, parse
 from adapter.resources import ResourceMapper
 from apiservice.provider import GroupResource
 from apiservice.selectors import Selector
-
-if TYPE_CHECKING:
-    from adapter.rules import AdapterConfig, DiscoveryRule
 
 NAMESPACES = GroupResource("", "namespaces")
 NODES = GroupResource("", "nodes")

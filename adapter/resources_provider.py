@@ -27,13 +27,13 @@ from datetime import UTC, datetime
 
 from adapter import promql
 from adapter.batching import NotWidenable, check_separable
+from adapter.config import DiscoveryRule, ResourceRule, ResourceRules
 from adapter.engine import Answer, NaiveEngine
 from adapter.go.durations import format_duration
 from adapter.naming import NODES, MetricNamer, RuleError
 from adapter.objects import ObjectIndex, ObjectMeta
 from adapter.prometheus import BackendError, QueryResult
 from adapter.resources import BUILTIN, APIResource, ResourceMapper
-from adapter.rules import DiscoveryRule, ResourceRule, ResourceRules
 from apiservice.errors import InternalError
 from apiservice.provider import GroupResource
 from apiservice.quantity import Format, Quantity, go_int64

@@ -11,12 +11,20 @@ resources?) are naming.MetricNamer's, run when the mapper is known.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 import yaml
 
+from adapter.config import (
+    AdapterConfig,
+    DiscoveryRule,
+    NameMapping,
+    RegexFilter,
+    ResourceMapping,
+    ResourceRule,
+    ResourceRules,
+)
 from adapter.go.durations import DurationError, parse_prometheus_duration
 from adapter.go.template import TemplateError
 from adapter.naming import (
@@ -43,70 +51,6 @@ _TAG_NAMES = {
     "tag:yaml.org,2002:timestamp": "a timestamp",
     "tag:yaml.org,2002:binary": "binary data",
 }
-
-
-@dataclass(frozen=True)
-class RegexFilter:
-    is_: str = ""
-    is_not: str = ""
-
-
-@dataclass(frozen=True)
-class ResourceMapping:
-    template: str = ""
-    overrides: dict[str, GroupResource] = field(default_factory=dict)  # as written, unnormalized
-    namespaced: bool | None = None
-
-
-@dataclass(frozen=True)
-class NameMapping:
-    matches: str = ""
-    as_: str = ""
-
-
-@dataclass(frozen=True)
-class DiscoveryRule:
-    series_query: str
-    series_filters: list[RegexFilter] = field(default_factory=list)
-    resources: ResourceMapping = field(default_factory=ResourceMapping)
-    name: NameMapping = field(default_factory=NameMapping)
-    metrics_query: str = ""
-    line: int = 0
-    where: str = ""  # "rules[2]", "externalRules[0]"
-    lines: Mapping[str, int] = field(default_factory=dict)  # "name.matches" -> its line
-
-    def line_of(self, key: str) -> int:
-        """The line of a field (`seriesFilters[0]`, `resources.overrides.pod`), or the rule's."""
-        while key:
-            if key in self.lines:
-                return self.lines[key]
-            key = key.rpartition(".")[0]
-        return self.line
-
-
-@dataclass(frozen=True)
-class ResourceRule:
-    container_query: str
-    node_query: str
-    resources: ResourceMapping
-    container_label: str
-    line: int = 0
-
-
-@dataclass(frozen=True)
-class ResourceRules:
-    cpu: ResourceRule
-    memory: ResourceRule
-    window: float  # seconds; PA leaves it 0 when the file does not say
-    line: int = 0
-
-
-@dataclass(frozen=True)
-class AdapterConfig:
-    rules: list[DiscoveryRule] = field(default_factory=list)
-    external_rules: list[DiscoveryRule] = field(default_factory=list)
-    resource_rules: ResourceRules | None = None
-    source: str = ""
 
 
 class ConfigError(Exception):

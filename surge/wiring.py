@@ -13,13 +13,14 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
+from adapter.config import AdapterConfig
 from adapter.discovery import SeriesDiscovery
 from adapter.engine import EngineSettings, NaiveEngine, OptimizedEngine
 from adapter.objects import ClusterObjects, KubeAPI, ObjectIndex, StaticObjects
 from adapter.prometheus import PrometheusClient, PrometheusSettings
 from adapter.provider import PrometheusProvider
 from adapter.resources_provider import ResourceMetricsSource
-from adapter.rules import AdapterConfig, load_config
+from adapter.rules import load_config
 
 log = logging.getLogger(__name__)
 

@@ -16,6 +16,7 @@ import pytest
 from kubernetes_asyncio import config as kube_config
 from prometheus_client import CollectorRegistry, generate_latest
 
+from adapter.config import AdapterConfig
 from adapter.discovery import (
     RESOURCE_NOT_SERVED,
     SERIES_QUERY_REJECTED,
@@ -26,7 +27,7 @@ from adapter.discovery import (
 )
 from adapter.objects import ClusterObjects, KubeAPI
 from adapter.prometheus import BackendUnavailable, PrometheusClient, PrometheusSettings
-from adapter.rules import AdapterConfig, parse_config
+from adapter.rules import parse_config
 from apiservice.provider import GroupResource
 from surge.localprom import free_port
 from tests.support.kube_standin import KubeStandin, ResourceType

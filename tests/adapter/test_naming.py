@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from adapter.config import DiscoveryRule, NameMapping, RegexFilter, ResourceMapping
 from adapter.naming import MetricNamer, QueryError, RuleError, namer_problems
 from adapter.promql import UnsupportedOperator
 from adapter.resources import BUILTIN, APIResource, ResourceMapper
-from adapter.rules import DiscoveryRule, NameMapping, RegexFilter, ResourceMapping, load_config
+from adapter.rules import load_config
 from apiservice.provider import GroupResource
 from apiservice.selectors import parse_selector
 

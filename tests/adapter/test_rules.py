@@ -6,17 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from adapter.rules import (
-    AdapterConfig,
-    ConfigError,
-    DiscoveryRule,
-    NameMapping,
-    RegexFilter,
-    ResourceMapping,
-    check_config,
-    load_config,
-    parse_config,
-)
+from adapter.config import AdapterConfig, DiscoveryRule, NameMapping, RegexFilter, ResourceMapping
+from adapter.rules import ConfigError, check_config, load_config, parse_config
 from apiservice.provider import GroupResource
 
 CONFIGS = Path(__file__).parent / "configs"
