@@ -18,6 +18,7 @@ from apiservice.quantity import Quantity, QuantityError
 from autoscaler.core.behavior import History, Recommendation, ScaleEvent
 from autoscaler.core.conditions import Condition
 from autoscaler.core.hpa import Decision, Options, decide
+from autoscaler.core.metrictypes import MetricSourceType
 from autoscaler.core.objects import (
     ZERO_TIME,
     Behavior,
@@ -245,12 +246,12 @@ def _metric_spec(value: Any, path: str) -> MetricSpec:
     obj = _object(value, path)
     kind = _string(_field(obj, "type", path), f"{path}.type")
     match kind:
-        case "Resource" | "ContainerResource":
-            key = "resource" if kind == "Resource" else "containerResource"
+        case MetricSourceType.RESOURCE | MetricSourceType.CONTAINER_RESOURCE:
+            key = MetricSourceType(kind).key
             src_path = f"{path}.{key}"
             src = _object(_field(obj, key, path), src_path)
             container = None
-            if kind == "ContainerResource":
+            if kind == MetricSourceType.CONTAINER_RESOURCE:
                 container = _string(_field(src, "container", src_path), f"{src_path}.container")
             return MetricSpec(
                 kind,
@@ -258,7 +259,7 @@ def _metric_spec(value: Any, path: str) -> MetricSpec:
                 resource=_string(_field(src, "name", src_path), f"{src_path}.name"),
                 container=container,
             )
-        case "Pods":
+        case MetricSourceType.PODS:
             src_path = f"{path}.pods"
             src = _object(_field(obj, "pods", path), src_path)
             target = _target(_field(src, "target", src_path), f"{src_path}.target")
@@ -269,7 +270,7 @@ def _metric_spec(value: Any, path: str) -> MetricSpec:
                 target=target,
                 metric=_identifier(_field(src, "metric", src_path), f"{src_path}.metric"),
             )
-        case "Object":
+        case MetricSourceType.OBJECT:
             src_path = f"{path}.object"
             src = _object(_field(obj, "object", path), src_path)
             ref_path = f"{src_path}.describedObject"
@@ -284,7 +285,7 @@ def _metric_spec(value: Any, path: str) -> MetricSpec:
                     api_version=_optional_string(ref, "apiVersion", ref_path),
                 ),
             )
-        case "External":
+        case MetricSourceType.EXTERNAL:
             src_path = f"{path}.external"
             src = _object(_field(obj, "external", path), src_path)
             return MetricSpec(

@@ -31,6 +31,7 @@ from apiservice.quantity import Quantity, QuantityError
 from autoscaler.cases import CaseError, evaluate, read_hpa
 from autoscaler.core import conditions as c
 from autoscaler.core.hpa import Options, tolerances_for
+from autoscaler.core.metrictypes import MetricSourceType
 from autoscaler.core.objects import HorizontalPodAutoscaler, MetricSpec
 from autoscaler.core.replicas import Tolerances
 from autoscaler.core.selectors import LabelSelector, LabelSelectorRequirement, as_selector
@@ -192,12 +193,12 @@ async def _fetch_metric(
     """("custom" | "external", answer) for one spec metric, as the controller asks for it."""
     assert spec.metric is not None
     name = spec.metric.name
-    if spec.type == "Pods":
+    if spec.type == MetricSourceType.PODS:
         path = f"{CUSTOM}/namespaces/{namespace}/pods/*/{name}"
         params = {"labelSelector": pod_selector}
         params |= _metric_params(spec.metric.selector, "metricLabelSelector")
         return "custom", await _get(api, path, params)
-    if spec.type == "Object":
+    if spec.type == MetricSourceType.OBJECT:
         ref = spec.described_object
         assert ref is not None
         resource = await mapper.group_resource(ref.api_version, ref.kind)
@@ -229,7 +230,7 @@ async def fetch(api: KubeAPI, namespace: str, name: str) -> Fetched:
     except _Failed as err:
         raise ExplainError(f"cannot list the target's pods: {err.message}") from None
 
-    resource_types = ("Resource", "ContainerResource")
+    resource_types = (MetricSourceType.RESOURCE, MetricSourceType.CONTAINER_RESOURCE)
     # One PodMetrics list answers every Resource metric, as the controller's lister does.
     resource_answer = (
         asyncio.ensure_future(
@@ -439,13 +440,7 @@ def _target(spec: MetricSpec) -> tuple[str, float | None, str]:
     return t.type, None, ""
 
 
-_STATUS_KEYS = {
-    "Resource": "resource",
-    "ContainerResource": "containerResource",
-    "Pods": "pods",
-    "Object": "object",
-    "External": "external",
-}
+_STATUS_KEYS = {t.value: t.key for t in MetricSourceType}
 
 
 def _status_current(hpa: Mapping[str, Any], spec: MetricSpec, field_name: str) -> float | None:

@@ -26,6 +26,7 @@ from autoscaler.core.behavior import (
 )
 from autoscaler.core.conditions import Condition, remove_condition, set_condition
 from autoscaler.core.metricsource import RecordedMetrics, target_pods
+from autoscaler.core.metrictypes import MetricSourceType
 from autoscaler.core.objects import Cluster, HorizontalPodAutoscaler, MetricSpec, Scale
 from autoscaler.core.replicas import ReplicaCalculationError, ReplicaCalculator, Tolerances
 from autoscaler.core.selectors import as_selector, go_string
@@ -113,7 +114,9 @@ def decide(
 
     kube = options.kubernetes
     # HPAScaleToZero's ScaledToZero condition (1.36 on): scaling up from zero needs it.
-    from_object_or_external = any(m.type in ("Object", "External") for m in hpa.metrics)
+    from_object_or_external = any(
+        m.type in (MetricSourceType.OBJECT, MetricSourceType.EXTERNAL) for m in hpa.metrics
+    )
     scaled_to_zero = kube.scale_to_zero and any(
         x.type == c.SCALED_TO_ZERO and x.status == "True" for x in conds
     )
@@ -260,13 +263,13 @@ def _compute_for_metric(
 ) -> tuple[int, MetricValueStatus, str]:
     """computeReplicasForMetric: (proposal, current value, the metric's description)."""
     match spec.type:
-        case "Object":
+        case MetricSourceType.OBJECT:
             return _object(spec, hpa, current, calc, tolerances)
-        case "Pods":
+        case MetricSourceType.PODS:
             return _pods(spec, current, calc, tolerances)
-        case "Resource" | "ContainerResource":
+        case MetricSourceType.RESOURCE | MetricSourceType.CONTAINER_RESOURCE:
             return _resource(spec, current, calc, tolerances)
-        case "External":
+        case MetricSourceType.EXTERNAL:
             return _external(spec, hpa, current, calc, tolerances)
     err = f'unknown metric source type "{spec.type}"'
     raise _MetricError("InvalidMetricSourceType", err, err)
@@ -340,7 +343,7 @@ def _resource(
 ) -> tuple[int, MetricValueStatus, str]:
     assert spec.resource is not None and spec.target is not None
     resource, target = spec.resource, spec.target
-    container_type = spec.type == "ContainerResource"
+    container_type = spec.type == MetricSourceType.CONTAINER_RESOURCE
     container = (spec.container or "") if container_type else ""
     reason = "FailedGetContainerResourceMetric" if container_type else "FailedGetResourceMetric"
     outer = (

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
+from autoscaler.core.metrictypes import MetricSourceType
 from autoscaler.simulation.scenario import SEED_WORKDAY_TABLE
 from autoscaler.simulation.simulate import (
     SYNC_PERIOD_S,
@@ -401,8 +402,16 @@ def _metric_title(run: Run, index: int) -> str:
         if target is not None and target.average_utilization is not None:
             return f"{spec.resource}: utilization, % of request"
         return f"{spec.resource}: average usage per pod"
-    kind = {"Pods": "average per pod", "Object": "value", "External": "value"}.get(spec.type, "")
-    if target is not None and target.average_value is not None and spec.type != "Pods":
+    kind = {
+        MetricSourceType.PODS: "average per pod",
+        MetricSourceType.OBJECT: "value",
+        MetricSourceType.EXTERNAL: "value",
+    }.get(spec.type, "")
+    if (
+        target is not None
+        and target.average_value is not None
+        and spec.type != MetricSourceType.PODS
+    ):
         kind = "average per pod"
     return f"{spec.name} ({spec.type}, {kind})"
 

@@ -27,6 +27,7 @@ from autoscaler.cases import CaseError, read_hpa
 from autoscaler.core import conditions as c
 from autoscaler.core.behavior import History
 from autoscaler.core.hpa import MetricResult, Options, decide
+from autoscaler.core.metrictypes import MetricSourceType
 from autoscaler.core.objects import (
     Cluster,
     Container,
@@ -107,7 +108,11 @@ def seed_hpa_text() -> str:
 
 def is_per_pod(spec: MetricSpec) -> bool:
     """Whether the metrics API answers this metric per pod (it then scales with load)."""
-    return spec.type in ("Resource", "ContainerResource", "Pods")
+    return spec.type in (
+        MetricSourceType.RESOURCE,
+        MetricSourceType.CONTAINER_RESOURCE,
+        MetricSourceType.PODS,
+    )
 
 
 def target_value(spec: MetricSpec) -> float | None:
@@ -275,16 +280,16 @@ def build_cluster(
         if name not in signals or spec.resource is not None:
             continue
         value = _milli(signals[name])
-        if spec.type == "Pods":
+        if spec.type == MetricSourceType.PODS:
             custom.extend(
                 CustomMetricValue(name, "Pod", pod.name, value, namespace, stamp)
                 for pod, is_ready in zip(pods, ready, strict=True)
                 if is_ready
             )
-        elif spec.type == "Object" and spec.described_object is not None:
+        elif spec.type == MetricSourceType.OBJECT and spec.described_object is not None:
             ref = spec.described_object
             custom.append(CustomMetricValue(name, ref.kind, ref.name, value, namespace, stamp))
-        elif spec.type == "External":
+        elif spec.type == MetricSourceType.EXTERNAL:
             external.append(ExternalMetricValue(name, value, stamp))
     return Cluster(pods, tuple(pod_metrics), tuple(custom), tuple(external))
 
