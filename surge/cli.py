@@ -571,7 +571,7 @@ def _dispatch(args: argparse.Namespace) -> Callable[[], int]:
 
         return lambda: evaluate(args.cases)
     if args.command == "simulate":
-        from autoscaler.simulation.simulate import main as simulate
+        from autoscaler.simulation.command import main as simulate
 
         return lambda: simulate(args)
     if args.command == "capacity":

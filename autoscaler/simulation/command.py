@@ -1,0 +1,252 @@
+"""`surge simulate`: the flags to a plan, the replay, then the report.
+
+The replay (autoscaler.simulation.simulate) and the report (autoscaler.simulation.report)
+do not know each other; this module puts them together.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import TextIO
+
+from autoscaler.core.hpa import Options
+from autoscaler.core.objects import HorizontalPodAutoscaler
+from autoscaler.core.versions import Release, VersionError, release
+from autoscaler.simulation import report as simreport
+from autoscaler.simulation import timeline as tl
+from autoscaler.simulation import traffic as tr
+from autoscaler.simulation.capacity import CapacityError, CapacityModel
+from autoscaler.simulation.capacity import load as load_capacity
+from autoscaler.simulation.progress import progress
+from autoscaler.simulation.scenario import Traffic
+from autoscaler.simulation.simulate import (
+    SCENARIO_DAY,
+    SCENARIOS,
+    SEED_SCENARIO,
+    SYNC_PERIOD_S,
+    TRAFFIC_QUERY,
+    ScenarioSource,
+    Settings,
+    SimulationError,
+    Source,
+    TimelineSource,
+    load_hpa,
+    seed_hpa_text,
+    simulate,
+)
+from autoscaler.simulation.timeline import (
+    TimelineError,
+    TimelineUnavailable,
+    chunks,
+    parse_queries,
+    parse_time,
+)
+from autoscaler.simulation.traffic import TraceTraffic, TrafficError
+
+
+def _release_flag(version: str) -> Release:
+    try:
+        return release(version)
+    except VersionError as err:
+        raise SimulationError(f"--kubernetes-version: {err}") from None
+
+
+def _time_flag(value: str | None, flag: str) -> float | None:
+    if value is None:
+        return None
+    try:
+        return parse_time(value)
+    except ValueError as err:
+        raise SimulationError(f"{flag}: {err}") from None
+
+
+def _hpa_for(args: argparse.Namespace) -> HorizontalPodAutoscaler:
+    if args.hpa:
+        try:
+            text = Path(args.hpa).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as err:
+            reason = err.strerror if isinstance(err, OSError) else str(err)
+            raise SimulationError(f"{args.hpa}: cannot read: {reason}") from None
+        return load_hpa(text, args.hpa, args.hpa_name)
+    if args.scenario != SEED_SCENARIO:
+        raise SimulationError("--hpa FILE is required (the HPA as applied to the cluster)")
+    return load_hpa(seed_hpa_text(), "the seed's HPA", args.hpa_name)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What the flags ask for: the HPA, what answers its metrics, when, in which zone."""
+
+    hpa: HorizontalPodAutoscaler
+    source: Source
+    start: float
+    end: float
+    capacity: CapacityModel
+    utc_offset_hours: float
+
+
+def prepare(args: argparse.Namespace) -> Plan:
+    """The plan of a run from the flags; reads the timeline (or Prometheus) if given."""
+    chosen = (args.scenario, args.traffic, args.timeline, args.prometheus_url)
+    if sum(bool(c) for c in chosen) != 1:
+        raise SimulationError(
+            "give one of --scenario NAME, --traffic FILE, --timeline FILE, --prometheus-url URL"
+        )
+    hpa = _hpa_for(args)
+    capacity = load_capacity(args.capacity)
+    start = _time_flag(args.start, "--start")
+    end = _time_flag(args.end, "--end")
+    traffic = _trace_for(args, start, end)
+    if traffic is not None:
+        ScenarioSource.check(hpa, capacity)
+        first = traffic.start if start is None else start
+        last = traffic.end if end is None else end
+        source = ScenarioSource(traffic, capacity, traffic.source)
+        return Plan(hpa, source, first, last, capacity, args.utc_offset or 0.0)
+    if args.scenario:
+        if args.scenario not in SCENARIOS:
+            raise SimulationError(
+                f"--scenario {args.scenario}: unknown (built in: {', '.join(SCENARIOS)})"
+            )
+        ScenarioSource.check(hpa, capacity)
+        offset = args.utc_offset if args.utc_offset is not None else 8.0
+        if start is None:
+            start = datetime(*SCENARIO_DAY, tzinfo=timezone(timedelta(hours=offset))).timestamp()
+        if end is None:
+            end = start + args.days * 86400
+        traffic = Traffic(utc_offset_hours=offset, scale=args.traffic_scale)
+        return Plan(hpa, ScenarioSource(traffic, capacity), start, end, capacity, offset)
+    if args.timeline:
+        timeline = tl.read_file(args.timeline)
+    else:
+        if start is None or end is None:
+            raise SimulationError("--prometheus-url needs --start and --end")
+        queries = tl.parse_queries(args.query or [])
+        if not queries:
+            raise SimulationError("--prometheus-url needs --query NAME=PROMQL (one per metric)")
+        total = len(queries) * len(tl.chunks(start, end, args.step))
+        with progress("reading Prometheus", total) as bar:
+            timeline = tl.read_prometheus(
+                args.prometheus_url, queries, start, end, args.step, bar.advance
+            )
+    return Plan(
+        hpa,
+        TimelineSource(timeline, hpa, capacity),
+        timeline.start if start is None else start,
+        timeline.end + SYNC_PERIOD_S if end is None else end,
+        capacity,
+        args.utc_offset or 0.0,
+    )
+
+
+def _trace_for(
+    args: argparse.Namespace, start: float | None, end: float | None
+) -> TraceTraffic | None:
+    """--traffic FILE, or --prometheus-url with the one query qps=PROMQL: a traffic trace."""
+    if args.traffic:
+        return tr.read_file(args.traffic)
+    if not args.prometheus_url:
+        return None
+    queries = parse_queries(args.query or [])
+    if set(queries) != {TRAFFIC_QUERY}:
+        return None
+    if start is None or end is None:
+        raise SimulationError("--prometheus-url needs --start and --end")
+    with progress("reading Prometheus", len(chunks(start, end, args.step))) as bar:
+        return tr.from_prometheus(
+            args.prometheus_url, queries[TRAFFIC_QUERY], start, end, args.step, bar.advance
+        )
+
+
+def _check_numbers(args: argparse.Namespace) -> None:
+    checks = (
+        (args.days > 0, "--days must be positive"),
+        (args.traffic_scale > 0, "--traffic-scale must be positive"),
+        (
+            args.initial_replicas is None or args.initial_replicas >= 1,
+            "--initial-replicas must be at least 1",
+        ),
+        (args.fixed_pods is None or args.fixed_pods >= 1, "--fixed-pods must be at least 1"),
+        (
+            args.price_per_pod_hour is None or args.price_per_pod_hour >= 0,
+            "--price-per-pod-hour cannot be negative",
+        ),
+        (args.ready_delay is None or args.ready_delay >= 0, "--ready-delay cannot be negative"),
+        (
+            args.utc_offset is None or -14 <= args.utc_offset <= 14,
+            "--utc-offset must be between -14 and 14 hours",
+        ),
+    )
+    for ok, problem in checks:
+        if not ok:
+            raise SimulationError(problem)
+
+
+def main(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    """`surge simulate` with the flags surge.cli defines; 0, 1 (Prometheus failed) or 2.
+
+    Flags left as None take the defaults of Settings and of the report."""
+    out = out or sys.stdout
+    try:
+        _check_numbers(args)
+        periods = simreport.parse_periods(args.periods)
+        plan = prepare(args)
+        if plan.end - plan.start > 400 * 86400:
+            raise SimulationError("the time range is longer than 400 days")
+        defaults = Settings()
+        settings = Settings(
+            plan.capacity.ready_delay_s if args.ready_delay is None else args.ready_delay,
+            defaults.latency_target_s if args.latency_target is None else args.latency_target,
+            Options(kubernetes=_release_flag(args.kubernetes_version)),
+        )
+        count = int((plan.end - plan.start) // SYNC_PERIOD_S)
+        with progress("simulating", count) as bar:
+            run = simulate(
+                plan.hpa,
+                plan.source,
+                plan.start,
+                plan.end,
+                settings,
+                plan.capacity,
+                args.initial_replicas,
+                plan.utc_offset_hours,
+                bar.advance,
+            )
+    except (
+        SimulationError,
+        TimelineError,
+        TrafficError,
+        CapacityError,
+        simreport.ReportError,
+    ) as err:
+        print(f"surge simulate: {err}", file=sys.stderr)
+        return 2
+    except TimelineUnavailable as err:
+        print(f"surge simulate: {err}", file=sys.stderr)
+        return 1
+    price = args.price_per_pod_hour
+    summary = simreport.summarize(
+        run,
+        periods,
+        price=simreport.SEED_PRICE_PER_POD_HOUR if price is None else price,
+        currency=args.currency,
+        fixed_pods=args.fixed_pods,
+        seed=args.scenario == SEED_SCENARIO,
+    )
+    written = []
+    try:
+        if args.csv:
+            simreport.write_csv(run, Path(args.csv))
+            written.append(("timeline", args.csv))
+        if args.plot:
+            simreport.plot(run, summary, Path(args.plot), periods)
+            written.append(("plot", args.plot))
+    except OSError as err:
+        print(f"surge simulate: cannot write {err.filename}: {err.strerror}", file=sys.stderr)
+        return 1
+    simreport.print_summary(summary, written, args.output, out)
+    return 0
