@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from bench import shared, storm
-from surge.localprom import PrometheusError
+from surge.demo.localprom import PrometheusError
 
 
 def _positive_int(text: str) -> int:

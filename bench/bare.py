@@ -19,7 +19,7 @@ from pathlib import Path
 from aiohttp import web
 
 from surge.certs import server_context
-from surge.localprom import LOOPBACK
+from surge.demo.localprom import LOOPBACK
 
 # A v1beta2 answer for a two-pod Pods metric, shaped as Surge and prometheus-adapter send it.
 BODY = json.dumps(

@@ -51,7 +51,7 @@ from apiservice.scaler import externalscaler_pb2_grpc as pb_grpc
 from apiservice.scaler.server import ExternalScaler, ScalerServer
 from apiservice.scaler.streams import StreamHub
 from apiservice.server import build_app
-from surge.demodata import (
+from surge.demo.data import (
     NAMESPACE,
     ConstantModel,
     demo_objects,
@@ -60,7 +60,7 @@ from surge.demodata import (
     generate_resource_openmetrics,
     pod_names,
 )
-from surge.localprom import LocalPrometheus, backfill
+from surge.demo.localprom import LocalPrometheus, backfill
 
 SYNC_S = 15.0
 SEED_RULES = Path(__file__).resolve().parents[1] / "deploy" / "config" / "seed-rules.yaml"

@@ -50,7 +50,7 @@ import yarl
 from apiservice.quantity import Quantity
 from bench import fleet
 from surge.certs import self_signed
-from surge.localprom import LOOPBACK, LocalPrometheus, backfill, free_port
+from surge.demo.localprom import LOOPBACK, LocalPrometheus, backfill, free_port
 
 REPO = Path(__file__).resolve().parents[1]
 BUILD_SCRIPT = REPO / "bench" / "build_prometheus_adapter.sh"

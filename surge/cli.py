@@ -563,7 +563,7 @@ def _dispatch(args: argparse.Namespace) -> Callable[[], int]:
 
         return lambda: asyncio.run(query(args))
     if args.command == "demo":
-        from surge.demo import demo
+        from surge.demo.run import demo
 
         return lambda: demo(args)
     if args.command == "hpa" and args.hpa_command == "evaluate":

@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from surge.demodata import ConstantModel, generate_openmetrics, pod_names
-from surge.localprom import LocalPrometheus, backfill
-from surge.localprom import free_port as _free_port
+from surge.demo.data import ConstantModel, generate_openmetrics, pod_names
+from surge.demo.localprom import LocalPrometheus, backfill
+from surge.demo.localprom import free_port as _free_port
 from tests.support.kube_standin import KubeStandin, KubeStandinThread
 from tests.support.oracle import ConstantData
 

@@ -29,7 +29,7 @@ from adapter.objects import ClusterObjects, KubeAPI
 from adapter.prometheus import BackendUnavailable, PrometheusClient, PrometheusSettings
 from adapter.rules import parse_config
 from apiservice.provider import GroupResource
-from surge.localprom import free_port
+from surge.demo.localprom import free_port
 from tests.support.kube_standin import KubeStandin, ResourceType
 from tests.support.oracle import ConstantData
 

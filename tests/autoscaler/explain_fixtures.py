@@ -16,7 +16,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from surge.demodata import NAMESPACE, demo_objects, pod_names
+from surge.demo.data import NAMESPACE, demo_objects, pod_names
 
 NS = NAMESPACE
 NOW = "2026-01-05T12:00:00Z"

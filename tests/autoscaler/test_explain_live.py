@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 from autoscaler.explain import run
-from surge.demodata import write_objects_yaml
+from surge.demo.data import write_objects_yaml
 from tests.autoscaler.explain_fixtures import (
     NS,
     P99_5,

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from surge.cli import main
-from surge.demodata import demo_objects
+from surge.demo.data import demo_objects
 from tests.compat.prometheus_adapter import AdapterError, ClientPKI, PrometheusAdapter, build
 from tests.support.kube_standin import KubeStandinThread
 from tests.support.oracle import ConstantData

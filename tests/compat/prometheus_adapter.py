@@ -20,7 +20,7 @@ from typing import Self
 
 import trustme
 
-from surge.localprom import LOOPBACK, free_port
+from surge.demo.localprom import LOOPBACK, free_port
 
 BUILD_SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "build_prometheus_adapter.sh"
 PA_VERSION = "v0.12.0"

@@ -29,7 +29,7 @@ from typing import Any, Self, TypeVar
 
 import yaml
 
-from surge.localprom import LocalPrometheus, free_port
+from surge.demo.localprom import LocalPrometheus, free_port
 from tests.e2e.controlplane import SURGE_SERVICE, ControlPlane, Process, write_kubeconfig
 from tests.e2e.exporter import Exporter, Load
 from tests.e2e.kubeapi import Kube, KubeError

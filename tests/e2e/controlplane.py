@@ -21,7 +21,7 @@ from typing import Self
 import yaml
 
 from autoscaler.core.hpa import Options
-from surge.localprom import free_port
+from surge.demo.localprom import free_port
 from tests.e2e.kubeapi import Kube, KubeError
 from tests.e2e.pki import FRONT_PROXY_CLIENT, LOOPBACK, PKI, make_pki
 

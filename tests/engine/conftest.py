@@ -21,7 +21,7 @@ from adapter.prometheus import PrometheusClient, PrometheusSettings
 from adapter.provider import PrometheusProvider
 from adapter.rules import load_config
 from bench import fleet
-from surge.localprom import LocalPrometheus, backfill
+from surge.demo.localprom import LocalPrometheus, backfill
 from tests.support.promproxy import PrometheusProxy
 
 SERVICES = fleet.fleet(namespaces=3, deployments=6, pods=3)

@@ -15,7 +15,7 @@ from apiservice.errors import ServiceUnavailable
 from apiservice.provider import CustomMetricInfo, GroupResource
 from apiservice.selectors import EVERYTHING, parse_selector
 from bench import fleet
-from surge.localprom import LocalPrometheus
+from surge.demo.localprom import LocalPrometheus
 from tests.engine.conftest import SERVICES, Stack, fleet_prometheus_of, make_stack
 
 WAITING = CustomMetricInfo(GroupResource("", "pods"), True, "http_requests_waiting")

@@ -14,7 +14,7 @@ import pytest
 from kubernetes_asyncio import client, config, watch
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from surge.demodata import NAMESPACE, demo_objects, pod_names
+from surge.demo.data import NAMESPACE, demo_objects, pod_names
 from tests.support.kube_standin import KubeStandin, KubeStandinThread, human_duration
 
 PODS = pod_names(3)

@@ -12,7 +12,7 @@ import pytest
 from prometheus_api_client import PrometheusConnect
 
 from surge.cli import main
-from surge.demodata import write_objects_yaml
+from surge.demo.data import write_objects_yaml
 from tests.support.oracle import ConstantData
 
 ROOT = Path(__file__).resolve().parents[2]

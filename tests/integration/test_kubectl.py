@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from surge.localprom import free_port
+from surge.demo.localprom import free_port
 from tests.integration.conftest import SEED_RULES, quantity_milli
 from tests.support.oracle import ConstantData
 

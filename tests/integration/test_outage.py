@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from surge.demodata import ConstantModel, generate_openmetrics, pod_names
-from surge.localprom import LocalPrometheus, backfill
+from surge.demo.data import ConstantModel, generate_openmetrics, pod_names
+from surge.demo.localprom import LocalPrometheus, backfill
 from tests.integration.test_kubectl import Server, start_server
 
 PATH = "/apis/custom.metrics.k8s.io/v1beta2/namespaces/ai-platform/pods/*/http_requests_waiting"

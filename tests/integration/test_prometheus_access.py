@@ -23,7 +23,7 @@ import trustme
 import yaml
 
 from surge.cli import main
-from surge.localprom import free_port
+from surge.demo.localprom import free_port
 from tests.integration.conftest import SEED_RULES
 from tests.support.oracle import ConstantData
 from tests.support.promproxy import PrometheusProxy

@@ -11,8 +11,8 @@ import pytest
 import yaml
 from prometheus_api_client import PrometheusConnect
 
-from surge.demodata import generate_resource_openmetrics
-from surge.localprom import LocalPrometheus, backfill
+from surge.demo.data import generate_resource_openmetrics
+from surge.demo.localprom import LocalPrometheus, backfill
 from tests.resource_metrics.data import USAGE, objects
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from surge.demodata import ContainerUsage, NodeUsage, ResourceUsage
+from surge.demo.data import ContainerUsage, NodeUsage, ResourceUsage
 
 MiB = 2**20
 USAGE = ResourceUsage(

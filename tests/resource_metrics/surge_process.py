@@ -12,7 +12,7 @@ import urllib.request
 from pathlib import Path
 from typing import Self
 
-from surge.localprom import free_port
+from surge.demo.localprom import free_port
 
 
 class SurgeProcess:

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from surge.localprom import LocalPrometheus
+from surge.demo.localprom import LocalPrometheus
 from tests.resource_metrics.aggregator import AggregatorStandin
 from tests.resource_metrics.conftest import RULES
 from tests.resource_metrics.data import objects

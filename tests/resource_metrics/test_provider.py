@@ -23,7 +23,7 @@ from adapter.rules import load_config, parse_config
 from apiservice.errors import NotFound, ServiceUnavailable
 from apiservice.resource_metrics import PodMetrics
 from apiservice.selectors import parse_selector
-from surge.localprom import LocalPrometheus
+from surge.demo.localprom import LocalPrometheus
 from tests.resource_metrics.conftest import RULES
 from tests.resource_metrics.data import EXPECTED_NODES, EXPECTED_PODS
 from tests.resource_metrics.quantities import byte_count, nanocores

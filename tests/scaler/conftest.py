@@ -24,7 +24,7 @@ from adapter.rules import load_config
 from apiservice.scaler import externalscaler_pb2_grpc as pb_grpc
 from apiservice.scaler.server import ExternalScaler, ScalerServer, tls_credentials
 from apiservice.scaler.streams import StreamHub
-from surge.demodata import write_objects_yaml
+from surge.demo.data import write_objects_yaml
 from tests.support.oracle import ConstantData
 from tests.support.promproxy import PrometheusProxy
 

@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 import trustme
 
-from surge.demodata import write_objects_yaml
-from surge.localprom import free_port
+from surge.demo.data import write_objects_yaml
+from surge.demo.localprom import free_port
 from tests.support.oracle import ConstantData
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -20,8 +20,8 @@ import aiohttp
 import pytest
 import trustme
 
-from surge.demodata import ConstantModel, demo_objects, generate_openmetrics, pod_names
-from surge.localprom import LocalPrometheus, backfill
+from surge.demo.data import ConstantModel, demo_objects, generate_openmetrics, pod_names
+from surge.demo.localprom import LocalPrometheus, backfill
 from tests.integration.conftest import quantity_milli
 from tests.security.conftest import PKI, WAITING, Surge, client_context, https_get, launch
 from tests.support.kube_standin import KubeStandinThread

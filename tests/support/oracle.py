@@ -10,8 +10,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from surge.demodata import NAMESPACE, ConstantModel
-from surge.localprom import LocalPrometheus
+from surge.demo.data import NAMESPACE, ConstantModel
+from surge.demo.localprom import LocalPrometheus
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from typing import Literal
 import aiohttp
 from aiohttp import web
 
-from surge.localprom import free_port
+from surge.demo.localprom import free_port
 
 Mode = Literal["pass", "refuse", "error", "stall"]
 

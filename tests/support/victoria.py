@@ -12,7 +12,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from surge.localprom import free_port
+from surge.demo.localprom import free_port
 
 
 class VictoriaMetrics:

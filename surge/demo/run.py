@@ -18,8 +18,8 @@ from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 
-from surge import demodata
-from surge.localprom import LocalPrometheus, PrometheusError, backfill
+from surge.demo import data as demodata
+from surge.demo.localprom import LocalPrometheus, PrometheusError, backfill
 from surge.wiring import UsageError
 
 log = logging.getLogger("surge.demo")

@@ -14,7 +14,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from apiservice.selectors import parse_selector
-from surge.demodata import (
+from surge.demo.data import (
     LATENCY_BUCKETS,
     NAMESPACE,
     ConstantModel,

@@ -12,8 +12,8 @@ import pytest
 from prometheus_api_client import PrometheusConnect
 from prometheus_client.parser import text_string_to_metric_families
 
-from surge.demodata import ConstantModel, generate_openmetrics, pod_names, start_exporter
-from surge.localprom import LocalPrometheus, PrometheusError, backfill
+from surge.demo.data import ConstantModel, generate_openmetrics, pod_names, start_exporter
+from surge.demo.localprom import LocalPrometheus, PrometheusError, backfill
 from tests.support.oracle import ConstantData
 
 

@@ -1,0 +1,1 @@
+"""`surge demo` and its tooling: generated data, a local Prometheus, the demo itself."""
