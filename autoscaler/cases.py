@@ -379,6 +379,11 @@ def _hpa(value: Any) -> HorizontalPodAutoscaler:
         ),
         behavior=behavior,
         conditions=_each(status.get("conditions"), "hpa.status.conditions", _condition),
+        status_replicas=(
+            None
+            if status.get("currentReplicas") is None
+            else _integer(status["currentReplicas"], "hpa.status.currentReplicas", minimum=0)
+        ),
     )
 
 

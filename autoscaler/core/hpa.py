@@ -283,6 +283,12 @@ def _check_metric_selector(spec: MetricSpec, reason: str, what: str) -> None:
         raise _MetricError(reason, str(err), f"failed to get {what} metric value: {err}") from None
 
 
+def _status_replicas(hpa: HorizontalPodAutoscaler, current: int) -> int:
+    """The per-pod targets divide by status.currentReplicas (the last sync's count), which
+    lags the scale right after a rescale; without a status, the scale's."""
+    return hpa.status_replicas if hpa.status_replicas is not None else current
+
+
 def _object(
     spec: MetricSpec,
     hpa: HorizontalPodAutoscaler,
@@ -308,7 +314,12 @@ def _object(
     if target.type == "AverageValue" and target.average_value is not None:
         try:
             proposal, usage = calc.object_per_pod_metric_replicas(
-                current, target.average_value, name, tolerances, hpa.namespace, described
+                _status_replicas(hpa, current),
+                target.average_value,
+                name,
+                tolerances,
+                hpa.namespace,
+                described,
             )
         except ReplicaCalculationError as err:
             raise _MetricError(
@@ -397,7 +408,12 @@ def _external(
         try:
             as_selector(selector)
             proposal, usage = calc.external_per_pod_metric_replicas(
-                current, target.average_value, name, tolerances, hpa.namespace, selector
+                _status_replicas(hpa, current),
+                target.average_value,
+                name,
+                tolerances,
+                hpa.namespace,
+                selector,
             )
         except (ReplicaCalculationError, SelectorError) as err:
             raise _MetricError(

@@ -91,6 +91,7 @@ class HorizontalPodAutoscaler:
     min_replicas: int | None = None
     behavior: Behavior | None = None
     conditions: tuple[Condition, ...] = ()
+    status_replicas: int | None = None  # status.currentReplicas
 
 
 @dataclass(frozen=True)

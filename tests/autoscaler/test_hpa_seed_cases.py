@@ -331,3 +331,18 @@ def test_a_release_without_the_gate_leaves_zero_alone() -> None:
     case = json.loads((CASES / "latency-wakes-from-zero.json").read_text())
     case["options"] = {"kubernetesVersion": "1.36", "featureGates": {"HPAScaleToZero": True}}
     assert evaluate(case)["desiredReplicas"] == 3
+
+
+def test_per_pod_object_target_divides_by_the_status_replicas() -> None:
+    """GetObjectPerPodMetricReplicas divides by status.currentReplicas: right after the
+    rescale to zero it is still 2 (12 / 2 = 6 per pod); at zero, 12 / 0 is +Inf and Go's
+    int64 of it MinInt64, which the controller writes. The proposal is ceil(12 / 4) = 3."""
+    case = json.loads((CASES / "latency-wakes-from-zero.json").read_text())
+    case["hpa"]["spec"]["metrics"][0]["object"]["target"] = {
+        "type": "AverageValue",
+        "averageValue": "4",
+    }
+    for status_replicas, current in ((2, "6"), (0, "-9223372036854775808m")):
+        case["hpa"]["status"]["currentReplicas"] = status_replicas
+        (result,) = evaluate(case)["metrics"]
+        assert (result["proposal"], result["current"]) == (3, {"averageValue": current})
