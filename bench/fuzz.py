@@ -10,7 +10,9 @@ escapes, and that no client mistake is answered with a 5xx:
   JSON shaped like Prometheus' answers (and not);
 - auth: RequestInfo attributes, Forbidden messages and front-proxy header parsing;
 - app: the whole aiohttp application (routing, selectors, errors), through an HTTP client;
-- http: raw request bytes on a socket (bad request lines, headers, lengths).
+- http: raw request bytes on a socket (bad request lines, headers, lengths);
+- engine: batched answers against per-request answers on generated fleets in a real
+  Prometheus (bench/variety.py): equal, errors included.
 
 The suite runs each target briefly (tests/security/test_fuzz.py); this command runs
 100,000 inputs in all by default and prints a table of inputs, rate and failures.
@@ -59,6 +61,7 @@ from apiservice.quantity import Quantity
 from apiservice.routes import resolve
 from apiservice.selectors import Selector, SelectorError, parse_selector
 from apiservice.server import build_app
+from bench import variety
 
 # -- strategies ----------------------------------------------------------------------------------
 
@@ -471,6 +474,7 @@ TARGETS: dict[str, tuple[st.SearchStrategy[Any], float]] = {
     "auth": (AUTH_INPUTS, 0.15),
     "app": (APP_REQUESTS, 0.15),
     "http": (RAW_REQUESTS, 0.10),
+    "engine": (variety.fleets(), 0.002),  # ~200 fleets: each costs a real Prometheus ~1 s
 }
 
 
@@ -478,6 +482,7 @@ def run(total: int, only: list[str] | None = None) -> list[Result]:
     chosen = {k: v for k, v in TARGETS.items() if not only or k in only}
     weight = sum(share for _, share in chosen.values())
     harness = AppHarness() if {"app", "http"} & chosen.keys() else None
+    equivalence = variety.Equivalence() if "engine" in chosen else None
     checks: dict[str, Callable[[Any], None]] = {
         "routes": check_route,
         "selector": check_selector,
@@ -488,6 +493,8 @@ def run(total: int, only: list[str] | None = None) -> list[Result]:
     if harness is not None:
         checks["app"] = harness.check
         checks["http"] = harness.check_raw
+    if equivalence is not None:
+        checks["engine"] = equivalence.check
     results = []
     try:
         for name, (strategy, share) in chosen.items():
@@ -496,6 +503,8 @@ def run(total: int, only: list[str] | None = None) -> list[Result]:
     finally:
         if harness is not None:
             harness.close()
+        if equivalence is not None:
+            equivalence.close()
     return results
 
 

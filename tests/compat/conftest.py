@@ -1,16 +1,34 @@
-"""Fixtures running prometheus-adapter and Surge on the same config, data and objects."""
+"""Fixtures running prometheus-adapter and Surge on the same config, data and objects.
+
+The data is the constant data in three namespaces: ai-platform as the other suites have
+it, and two more holding the same pod, Deployment and Service names with other values
+(those of the constant model's 4th-6th and 7th-9th pods), so that an answer taken from
+the wrong namespace, or from all of them, differs from PA's.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import copy
+import uuid
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
 from surge.cli import main
-from surge.demo.data import demo_objects
+from surge.demo.data import (
+    NAMESPACE,
+    ConstantModel,
+    PodSample,
+    demo_objects,
+    generate_openmetrics,
+    pod_names,
+)
+from surge.demo.localprom import LocalPrometheus, backfill
 from tests.compat.prometheus_adapter import AdapterError, ClientPKI, PrometheusAdapter, build
 from tests.support.kube_standin import KubeStandinThread
 from tests.support.oracle import ConstantData
@@ -25,6 +43,52 @@ DISCOVERY = (
     "/apis/custom.metrics.k8s.io/v1beta2",
     "/apis/external.metrics.k8s.io/v1beta1",
 )
+
+
+# namespace -> how many of the constant model's pods its pods are shifted by
+OTHER_NAMESPACES = {"ai-platform-b": 3, "team-x": 6}
+
+
+@dataclass(frozen=True)
+class Shifted:
+    """The constant model with pod i valued as pod i + offset."""
+
+    offset: int
+
+    def sample(self, pods: Sequence[str], index: int, t: float) -> PodSample:
+        return ConstantModel().sample(pods, index + self.offset, t)
+
+
+@pytest.fixture(scope="session")
+def compat_data(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConstantData]:
+    """A Prometheus of its own: the constant data's pods in the three namespaces."""
+    data_dir = tmp_path_factory.mktemp("prometheus-compat")
+    now = datetime.now(UTC)
+    pods = tuple(pod_names(3, seed="constant"))  # the constant data's pods
+    models = {NAMESPACE: Shifted(0), **{ns: Shifted(k) for ns, k in OTHER_NAMESPACES.items()}}
+    for namespace, model in models.items():
+        text = generate_openmetrics(
+            now - timedelta(hours=1), now + timedelta(hours=3), 15, pods, model
+        )
+        backfill(data_dir, text.replace(f'namespace="{NAMESPACE}"', f'namespace="{namespace}"'))
+    with LocalPrometheus(data_dir) as prometheus:
+        yield ConstantData(prometheus, pods, ConstantModel())
+
+
+def _in_namespace(objects: list[dict[str, Any]], namespace: str) -> list[dict[str, Any]]:
+    """The demo objects moved to `namespace` (names kept, uids made unique)."""
+    moved = copy.deepcopy(objects)
+    for obj in moved:
+        meta = obj["metadata"]
+        if obj["kind"] == "Namespace":
+            meta["name"] = namespace
+            meta.get("labels", {})["kubernetes.io/metadata.name"] = namespace
+        else:
+            meta["namespace"] = namespace
+        for ref in [meta, *meta.get("ownerReferences", [])]:
+            if "uid" in ref:
+                ref["uid"] = str(uuid.uuid5(uuid.UUID(ref["uid"]), namespace))
+    return moved
 
 
 @dataclass(frozen=True)
@@ -63,17 +127,18 @@ def client_pki(tmp_path_factory: pytest.TempPathFactory) -> ClientPKI:
 
 @pytest.fixture(scope="session")
 def cluster(
-    tmp_path_factory: pytest.TempPathFactory, prometheus_constant: ConstantData
+    tmp_path_factory: pytest.TempPathFactory, compat_data: ConstantData
 ) -> Iterator[Cluster]:
     directory = tmp_path_factory.mktemp("compat-cluster")
-    objects = demo_objects(prometheus_constant.pods)
+    objects = demo_objects(compat_data.pods)
+    objects += [o for ns in OTHER_NAMESPACES for o in _in_namespace(objects, ns)]
     # --objects serves the kinds in the file (plus namespaces), while PA maps labels to
     # every resource the cluster serves: the stand-in serves batch/v1, so the file holds
     # one Job to serve the same resources (the `job` label names jobs.batch for both).
     job = {
         "apiVersion": "batch/v1",
         "kind": "Job",
-        "metadata": {"name": "ai-service-migrate", "namespace": prometheus_constant.namespace},
+        "metadata": {"name": "ai-service-migrate", "namespace": compat_data.namespace},
     }
     objects_file = directory / "objects.yaml"
     objects_file.write_text(
@@ -90,7 +155,7 @@ def prometheus_adapter(
     adapter_binary: Path,
     client_pki: ClientPKI,
     cluster: Cluster,
-    prometheus_constant: ConstantData,
+    compat_data: ConstantData,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Callable[[str], PrometheusAdapter]]:
     """Call it with a name of CONFIGS for PA serving that config: started on first use
@@ -103,7 +168,7 @@ def prometheus_adapter(
             started = PrometheusAdapter(
                 adapter_binary,
                 CONFIGS[config_name],
-                prometheus_constant.url,
+                compat_data.url,
                 cluster.kubeconfig,
                 client_pki,
                 tmp_path_factory.mktemp(f"prometheus-adapter-{config_name}"),
@@ -128,7 +193,7 @@ def prometheus_adapter(
 
 @pytest.fixture
 def surge_query(
-    capsys: pytest.CaptureFixture[str], cluster: Cluster, prometheus_constant: ConstantData
+    capsys: pytest.CaptureFixture[str], cluster: Cluster, compat_data: ConstantData
 ) -> Callable[[str, str, str], SurgeAnswer]:
     """`surge query PATH` in process on CONFIGS[config_name] and PA's Prometheus, with
     objects from the --objects file ("objects") or listed from the stand-in ("kubeconfig")."""
@@ -143,7 +208,7 @@ def surge_query(
             [
                 "query",
                 f"--config={CONFIGS[config_name]}",
-                f"--prometheus-url={prometheus_constant.url}",
+                f"--prometheus-url={compat_data.url}",
                 sources[source],
                 "--metrics-relist-interval=30s",
                 "--metrics-max-age=6h",

@@ -1,12 +1,14 @@
 """Surge answers exactly as the real prometheus-adapter v0.12.0 does.
 
 Both run on the same config file, the same real Prometheus (constant data for three
-ai-service pods) and the same objects (the Kubernetes API stand-in; for Surge also the
-same objects as an --objects file). Each case GETs one path from PA over HTTPS and asks
-`surge query` the same path; the bodies must be equal, key order included, except for the
-timestamps (each server's own "now", checked separately) and a value one milli-unit off
-where rate() evaluated at two instants rounds either way (see compare.forgive_rate_noise).
-Adding a case is one line in CASES; `{ns}` and `{pod}` are filled in at run time.
+ai-service pods, in three namespaces with the same names and other values) and the same
+objects (the Kubernetes API stand-in; for Surge also the same objects as an --objects
+file). Each case GETs one path from PA over HTTPS and asks `surge query` the same path;
+the bodies must be equal, key order included, except for the timestamps (each server's
+own "now", checked separately) and a value one milli-unit off where rate() evaluated at
+two instants rounds either way (see compare.forgive_rate_noise). Adding a case is one
+line in CASES; `{ns}`, `{other}`, `{third}` (the namespaces) and `{pod}` are filled in
+at run time.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from tests.compat.compare import (
     parse,
     resource_difference,
 )
-from tests.compat.conftest import DISCOVERY, SurgeAnswer
+from tests.compat.conftest import DISCOVERY, OTHER_NAMESPACES, SurgeAnswer
 from tests.compat.prometheus_adapter import PrometheusAdapter
 from tests.support.oracle import ConstantData
 
@@ -151,11 +153,43 @@ CASES = [
     ),
     em(RICH, "default", "ai_service_requests_per_second", labelSelector="service"),
     em(RICH, "default", "ai_service_requests_per_second", labelSelector="!service"),
+    # --- the same names in other namespaces, other values: each answer is its namespace's
+    *(
+        cm(SEED, CM2, path.replace("{ns}", ns), **query)
+        for ns in ("{other}", "{third}")
+        for path, query in [
+            (WAITING, {"labelSelector": "app=ai-service"}),
+            ("{ns}/pods/{pod}/http_requests_waiting", {}),
+            ("{ns}/pods/*/http_requests_per_second", {}),
+            ("{ns}/deployments.apps/ai-service/ai_llm_response_time_p99_seconds", {}),
+            ("{ns}/services/ai-service/http_requests_per_second", {}),
+            ("{ns}/metrics/http_requests_waiting", {}),
+        ]
+    ),
+    em(SEED, "{other}", "ai_service_requests_waiting_total", labelSelector="service=ai-service"),
+    *(
+        cm(RICH, CM2, path.replace("{ns}", ns))
+        for ns in ("{other}", "{third}")
+        for path in [
+            "{ns}/services/*/http_requests_waiting",
+            "{ns}/deployments.apps/ai-service/http_requests_waiting_max",
+            "{ns}/deployments/*/ai_llm_response_time_mean_seconds",
+            "{ns}/pods/*/ai_llm_response_time_p99_seconds",
+            "{ns}/metrics/ai_llm_response_time_p99_seconds",
+        ]
+    ),
+    em(RICH, "{third}", "ai_service_requests_waiting"),
 ]
 
 
 def _fill(path: str, data: ConstantData) -> str:
-    return path.replace("{ns}", data.namespace).replace("{pod}", data.pods[0])
+    other, third = OTHER_NAMESPACES
+    return (
+        path.replace("{ns}", data.namespace)
+        .replace("{other}", other)
+        .replace("{third}", third)
+        .replace("{pod}", data.pods[0])
+    )
 
 
 @pytest.mark.parametrize("source", ["objects", "kubeconfig"])
@@ -166,9 +200,9 @@ def test_surge_answers_as_prometheus_adapter(
     source: str,
     prometheus_adapter: Callable[[str], PrometheusAdapter],
     surge_query: Callable[[str, str, str], SurgeAnswer],
-    prometheus_constant: ConstantData,
+    compat_data: ConstantData,
 ) -> None:
-    path = _fill(path, prometheus_constant)
+    path = _fill(path, compat_data)
     now = datetime.now(UTC)
     pa = prometheus_adapter(config_name).get(path)
     surge = surge_query(config_name, path, source)
@@ -189,12 +223,12 @@ def test_malformed_metric_label_selector_is_a_bad_request(
     source: str,
     prometheus_adapter: Callable[[str], PrometheusAdapter],
     surge_query: Callable[[str, str, str], SurgeAnswer],
-    prometheus_constant: ConstantData,
+    compat_data: ConstantData,
 ) -> None:
     """The one answer Surge changes on purpose: PA turns a malformed metricLabelSelector
     into a 500 without a reason; Surge answers it as PA answers a malformed labelSelector
     (400 BadRequest), the same message in both."""
-    base = _fill(f"{CM2}/namespaces/{{ns}}/pods/*/http_requests_waiting", prometheus_constant)
+    base = _fill(f"{CM2}/namespaces/{{ns}}/pods/*/http_requests_waiting", compat_data)
     bad = quote(BAD_SELECTOR, safe="")
     adapter = prometheus_adapter(SEED)
     pa_metric = adapter.get(f"{base}?metricLabelSelector={bad}")
