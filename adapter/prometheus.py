@@ -107,6 +107,28 @@ def decode_query(body: Any) -> QueryResult:
         ) from None
 
 
+@dataclass(frozen=True)
+class RangeSeries:
+    """One series of a range query: its labels and (time, value) points, oldest first."""
+
+    labels: Mapping[str, str]
+    points: tuple[tuple[float, float], ...]
+
+
+def decode_range(body: Any) -> list[RangeSeries]:
+    """Decode `data` of a /api/v1/query_range answer (a matrix)."""
+    try:
+        data = body["data"]
+        if data["resultType"] != "matrix":
+            raise BackendError(f"expected a matrix from Prometheus, got a {data['resultType']}")
+        return [
+            RangeSeries(item["metric"], tuple((float(t), float(v)) for t, v in item["values"]))
+            for item in data["result"]
+        ]
+    except (KeyError, IndexError, TypeError, ValueError) as err:
+        raise BackendError(f"unable to decode the answer from Prometheus: {err!r}") from None
+
+
 def _series(body: Any) -> list[dict[str, str]]:
     data = body.get("data")
     if not isinstance(data, list):
@@ -226,6 +248,17 @@ class PrometheusClient:
         if at is not None:
             params.append(("time", f"{at:.3f}"))
         return await self._call("/api/v1/query", params, decode_query)
+
+    async def query_range(
+        self, promql: str, start: float, end: float, step: float
+    ) -> list[RangeSeries]:
+        params = [
+            ("query", promql),
+            ("start", f"{start:.3f}"),
+            ("end", f"{end:.3f}"),
+            ("step", f"{step:g}"),
+        ]
+        return await self._call("/api/v1/query_range", params, decode_range)
 
     async def series(self, matchers: list[str], start: float, end: float) -> list[dict[str, str]]:
         params = [("match[]", m) for m in matchers]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
@@ -38,6 +38,8 @@ from adapter.naming import (
     parse_metrics_query,
 )
 from apiservice.provider import GroupResource
+
+T = TypeVar("T")
 
 _STR = "tag:yaml.org,2002:str"
 _NULL = "tag:yaml.org,2002:null"
@@ -165,7 +167,16 @@ class _Reader:
                 _line(node), "", f"expected a mapping at the top level, got {_describe(node)}"
             )
             return AdapterConfig(source=source)
-        fields = self.mapping(node, "", ("rules", "externalRules", "resourceRules"))
+        fields = self.mapping(
+            node, "", ("rules", "externalRules", "resourceRules", "forecastRules")
+        )
+        if "forecastRules" in fields:  # Surge's own section: PA would refuse the file
+            self.problem(
+                next(_line(k) for k, _ in node.value if k.value == "forecastRules"),
+                "",
+                'unknown field "forecastRules": forecast rules go in a file of their own, '
+                "given by --forecast-config (prometheus-adapter refuses them here too)",
+            )
         rules = [
             self.rule(n, f"rules[{i}]", external=False)
             for i, n in enumerate(self.sequence(fields.get("rules"), "rules"))
@@ -369,8 +380,11 @@ def _yaml_problem(err: yaml.YAMLError, text: str, source: str) -> str:
     return f"{source}: invalid YAML: {err}"
 
 
-def parse_config(text: str, source: str = "<config>") -> AdapterConfig:
-    """Read a config from text; raise ConfigError listing every problem."""
+def read_document(
+    text: str, source: str, read: Callable[[yaml.SafeLoader, yaml.Node | None], tuple[T, _Reader]]
+) -> T:
+    """The first YAML document of `text` read by `read` (a _Reader's schema walk); raise
+    ConfigError listing every problem, ordered by line."""
     try:
         loader = yaml.SafeLoader(text)
     except yaml.YAMLError as err:
@@ -380,14 +394,23 @@ def parse_config(text: str, source: str = "<config>") -> AdapterConfig:
             node = loader.get_node() if loader.check_node() else None  # the first document
         except yaml.YAMLError as err:
             raise ConfigError([_yaml_problem(err, text, source)]) from None
-        reader = _Reader(loader)
-        config = reader.config(node, source)
+        config, reader = read(loader, node)
     finally:
         loader.dispose()
     if reader.problems:
         ordered = sorted(reader.problems, key=lambda p: p[0])
         raise ConfigError([f"{source}:{line}: {message}" for line, message in ordered])
     return config
+
+
+def parse_config(text: str, source: str = "<config>") -> AdapterConfig:
+    """Read a config from text; raise ConfigError listing every problem."""
+
+    def read(loader: yaml.SafeLoader, node: yaml.Node | None) -> tuple[AdapterConfig, _Reader]:
+        reader = _Reader(loader)
+        return reader.config(node, source), reader
+
+    return read_document(text, source, read)
 
 
 def _read(path: str) -> str:

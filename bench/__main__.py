@@ -8,7 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-from bench import shared, storm
+from bench import forecast, shared, storm
 from surge.demo.localprom import PrometheusError
 
 
@@ -73,6 +73,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--workdir", type=Path, help="keep logs and data here (default: a temp dir)")
     s.add_argument("--json", action="store_true", help="print one JSON object")
     shared.add_parser(commands)
+    forecast.add_parser(commands)
     # Listed for help; main() hands its arguments to bench.fuzz before parsing.
     commands.add_parser(
         "fuzz",
@@ -96,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "shared":
         return shared.main(args)
+    if args.command == "forecast":
+        return forecast.main(args)
     if args.command == "kube-standin":
         storm.serve_standin(args.objects, args.kubeconfig)
         return 0

@@ -127,6 +127,20 @@ def _backend_flags(p: argparse.ArgumentParser) -> None:
         metavar="DURATION",
         help="stop refreshing a snapshot nobody asked for this long (default 1m)",
     )
+    f = p.add_argument_group("forecasts (Surge's own rules, README: Forecasts)")
+    f.add_argument(
+        "--forecast-config",
+        metavar="FILE",
+        help="forecast rules (forecastRules: ...); a file of its own, since "
+        "prometheus-adapter refuses unknown keys in --config",
+    )
+    f.add_argument(
+        "--forecast-refit-interval",
+        type=_duration,
+        default=60.0,
+        metavar="DURATION",
+        help="how often forecast histories are extended and refitted (default 1m)",
+    )
     k = p.add_argument_group("Kubernetes objects")
     src = k.add_mutually_exclusive_group()
     src.add_argument(
@@ -471,6 +485,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = sub.add_parser("check", help="validate a prometheus-adapter config file")
     check.add_argument("file")
+    check.add_argument(
+        "--forecast", action="store_true", help="the file is forecast rules (--forecast-config)"
+    )
     _log_flags(check)
 
     query = sub.add_parser("query", help="answer one API path as the server would")
@@ -541,9 +558,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _run_check(args: argparse.Namespace) -> int:
+    from adapter.forecast.rules import check_forecast_config
     from adapter.rules import check_config
 
-    problems = check_config(args.file)
+    problems = (check_forecast_config if args.forecast else check_config)(args.file)
     for problem in problems:
         print(problem)
     if not problems:

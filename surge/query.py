@@ -45,6 +45,8 @@ async def query(args: argparse.Namespace) -> int:
             await b.discovery.relist()
         except APIError as err:  # answered below as the server answers without a list
             log.error("listing series failed: %s", err.message)
+        if b.forecaster is not None:
+            await b.forecaster.refresh()  # one round: the server would have had its first
         app = build_app(
             b.provider, ready=lambda: True, insecure_skip_auth=True, resources=b.resources
         )

@@ -172,6 +172,8 @@ async def serve(args: argparse.Namespace, on_ready: Callable[[], None] | None = 
         tasks.append(asyncio.create_task(b.discovery.run(), name="series-relist"))
         tasks.append(asyncio.create_task(tls.watch(), name="serving-cert-reload"))
         await b.engine.start()
+        if b.forecaster is not None:
+            await b.forecaster.start()
         stopping = asyncio.Event()
         Gauge(
             "surge_object_index_live",
@@ -236,6 +238,8 @@ async def serve(args: argparse.Namespace, on_ready: Callable[[], None] | None = 
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if b.forecaster is not None:
+            await b.forecaster.close()
         await b.engine.close()
         await b.objects.close()
         log.info("stopped")

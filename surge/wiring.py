@@ -16,6 +16,8 @@ from prometheus_client import CollectorRegistry
 from adapter.config import AdapterConfig
 from adapter.discovery import SeriesDiscovery
 from adapter.engine import EngineSettings, NaiveEngine, OptimizedEngine
+from adapter.forecast.provider import ForecastProvider
+from adapter.forecast.service import Forecaster, ForecastSettings
 from adapter.objects import ClusterObjects, KubeAPI, ObjectIndex, StaticObjects
 from adapter.prometheus import PrometheusClient, PrometheusSettings
 from adapter.provider import PrometheusProvider
@@ -98,13 +100,14 @@ async def _kube_api(kubeconfig: str | None) -> KubeAPI:
 
 @dataclass
 class Backend:
-    provider: PrometheusProvider
+    provider: PrometheusProvider | ForecastProvider
     discovery: SeriesDiscovery
     objects: ObjectIndex
     prometheus: PrometheusClient
     engine: NaiveEngine
     registry: CollectorRegistry
     resources: ResourceMetricsSource | None = None  # metrics.k8s.io, from resourceRules
+    forecaster: Forecaster | None = None  # --forecast-config
 
 
 def _engine(
@@ -142,6 +145,33 @@ def _resource_metrics(
         raise UsageError(f"{config.source}: {err.message}") from None
 
 
+def _forecaster(
+    args: argparse.Namespace,
+    prometheus: PrometheusClient,
+    engine: NaiveEngine,
+    registry: CollectorRegistry,
+) -> Forecaster:
+    from adapter.forecast.rules import load_forecast_config
+    from adapter.rules import ConfigError
+
+    try:
+        config = load_forecast_config(args.forecast_config)
+    except ConfigError as err:
+        more = len(err.problems) - 1
+        hint = (
+            f" (and {more} more: run `surge check --forecast {args.forecast_config}`)"
+            if more
+            else ""
+        )
+        raise UsageError(err.problems[0] + hint) from None
+    if args.forecast_refit_interval <= 0:
+        raise UsageError("--forecast-refit-interval must be above 0")
+    settings = ForecastSettings(
+        refit_interval_s=args.forecast_refit_interval, max_staleness_s=args.max_staleness
+    )
+    return Forecaster(config, prometheus, engine, settings, registry=registry)
+
+
 @contextlib.asynccontextmanager
 async def backend(args: argparse.Namespace, *, watch: bool) -> AsyncIterator[Backend]:
     """Everything a provider needs, closed on exit. `watch` keeps an object index live."""
@@ -170,9 +200,16 @@ async def backend(args: argparse.Namespace, *, watch: bool) -> AsyncIterator[Bac
             refresh=objects.refresh,
         )
         engine = _engine(args, prometheus, registry)
-        provider = PrometheusProvider(discovery.registry, objects, engine)
+        inner = PrometheusProvider(discovery.registry, objects, engine)
+        provider: PrometheusProvider | ForecastProvider = inner
         resources = _resource_metrics(config, objects, engine)
-        yield Backend(provider, discovery, objects, prometheus, engine, registry, resources)
+        forecaster = None
+        if args.forecast_config:
+            forecaster = _forecaster(args, prometheus, engine, registry)
+            provider = ForecastProvider(inner, forecaster, objects)
+        yield Backend(
+            provider, discovery, objects, prometheus, engine, registry, resources, forecaster
+        )
     finally:
         await prometheus.close()
         if api is not None:
