@@ -372,6 +372,14 @@ def _simulate_flags(p: argparse.ArgumentParser) -> None:
         metavar="DURATION",
         help="resolution of the range queries (default 15s)",
     )
+    src.add_argument(
+        "--config",
+        "--forecast-config",
+        dest="config",
+        metavar="FILE",
+        help="forecast rules (as surge serve --forecast-config): their metrics are computed "
+        "from the simulated QPS with the server's model (with --traffic or --scenario)",
+    )
     h = p.add_argument_group("the HPA and its pods")
     h.add_argument(
         "--hpa",

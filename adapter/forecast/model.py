@@ -289,6 +289,22 @@ def served(fit_: Fit, now: float, lead_s: float, load_now: float) -> float:
     return load_now if math.isnan(peak) else max(peak, load_now)
 
 
+def extend(
+    history: Series | None, start: float, step: float, values: Array, keep_s: float
+) -> Series:
+    """`history` followed by `values` (the slots from `start`), trimmed to `keep_s`."""
+    if history is None or history.step != step:
+        merged = Series(start, step, values)
+    else:
+        gap = round((start - history.end) / step) - 1
+        filler = np.full(max(gap, 0), np.nan)
+        merged = Series(history.start, step, np.concatenate([history.values, filler, values]))
+    drop = max(0, len(merged.values) - round(keep_s / step))
+    if drop:
+        merged = Series(merged.start + drop * step, step, merged.values[drop:])
+    return merged
+
+
 def _human(seconds: float) -> str:
     for unit, size in (("d", DAY_S), ("h", 3600.0), ("m", 60.0)):
         if (seconds >= size and seconds % size == 0) or seconds >= 10 * size:

@@ -23,7 +23,7 @@ import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from adapter.engine import Clock, NaiveEngine
-from adapter.forecast.model import Fit, Series, fit, served
+from adapter.forecast.model import Fit, Series, extend, fit, served
 from adapter.forecast.rules import ForecastConfig, ForecastRule
 from adapter.prometheus import PrometheusClient, RangeSeries
 from apiservice.errors import APIError, InternalError, ServiceUnavailable
@@ -108,22 +108,6 @@ def _one_series(rule: ForecastRule, result: list[RangeSeries]) -> RangeSeries | 
             "needs one (aggregate it, e.g. sum(...))"
         )
     return result[0] if result else None
-
-
-def extend(
-    history: Series | None, start: float, step: float, values: np.ndarray, keep_s: float
-) -> Series:
-    """`history` followed by `values` (the slots from `start`), trimmed to `keep_s`."""
-    if history is None or history.step != step:
-        merged = Series(start, step, values)
-    else:
-        gap = round((start - history.end) / step) - 1
-        filler = np.full(max(gap, 0), np.nan)
-        merged = Series(history.start, step, np.concatenate([history.values, filler, values]))
-    drop = max(0, len(merged.values) - round(keep_s / step))
-    if drop:
-        merged = Series(merged.start + drop * step, step, merged.values[drop:])
-    return merged
 
 
 class Forecaster:

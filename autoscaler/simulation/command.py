@@ -13,6 +13,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TextIO
 
+from adapter.forecast.rules import ForecastRule, load_forecast_config
+from adapter.rules import ConfigError
 from autoscaler.core.hpa import Options
 from autoscaler.core.objects import HorizontalPodAutoscaler
 from autoscaler.core.versions import Release, VersionError, release
@@ -21,6 +23,7 @@ from autoscaler.simulation import timeline as tl
 from autoscaler.simulation import traffic as tr
 from autoscaler.simulation.capacity import CapacityError, CapacityModel
 from autoscaler.simulation.capacity import load as load_capacity
+from autoscaler.simulation.forecast import ForecastingSource
 from autoscaler.simulation.progress import progress
 from autoscaler.simulation.scenario import Traffic
 from autoscaler.simulation.simulate import (
@@ -100,26 +103,34 @@ def prepare(args: argparse.Namespace) -> Plan:
     capacity = load_capacity(args.capacity)
     start = _time_flag(args.start, "--start")
     end = _time_flag(args.end, "--end")
+    rules = _forecast_rules(args.config)
+    forecasts = frozenset(r.name for r in rules)
     traffic = _trace_for(args, start, end)
     if traffic is not None:
-        ScenarioSource.check(hpa, capacity)
+        ScenarioSource.check(hpa, capacity, forecasts)
         first = traffic.start if start is None else start
         last = traffic.end if end is None else end
-        source = ScenarioSource(traffic, capacity, traffic.source)
+        source = _forecasting(ScenarioSource(traffic, capacity, traffic.source), rules, traffic)
         return Plan(hpa, source, first, last, capacity, args.utc_offset or 0.0)
     if args.scenario:
         if args.scenario not in SCENARIOS:
             raise SimulationError(
                 f"--scenario {args.scenario}: unknown (built in: {', '.join(SCENARIOS)})"
             )
-        ScenarioSource.check(hpa, capacity)
+        ScenarioSource.check(hpa, capacity, forecasts)
         offset = args.utc_offset if args.utc_offset is not None else 8.0
         if start is None:
             start = datetime(*SCENARIO_DAY, tzinfo=timezone(timedelta(hours=offset))).timestamp()
         if end is None:
             end = start + args.days * 86400
         traffic = Traffic(utc_offset_hours=offset, scale=args.traffic_scale)
-        return Plan(hpa, ScenarioSource(traffic, capacity), start, end, capacity, offset)
+        source = _forecasting(ScenarioSource(traffic, capacity), rules, traffic)
+        return Plan(hpa, source, start, end, capacity, offset)
+    if rules:
+        raise SimulationError(
+            "--config (forecast rules) needs --traffic or --scenario: a rule's load is the "
+            "simulated Deployment's QPS"
+        )
     if args.timeline:
         timeline = tl.read_file(args.timeline)
     else:
@@ -141,6 +152,25 @@ def prepare(args: argparse.Namespace) -> Plan:
         capacity,
         args.utc_offset or 0.0,
     )
+
+
+def _forecast_rules(path: str | None) -> tuple[ForecastRule, ...]:
+    """The forecast rules of --config (the file `surge serve --forecast-config` takes)."""
+    if not path:
+        return ()
+    try:
+        return load_forecast_config(path).rules
+    except ConfigError as err:
+        raise SimulationError(err.problems[0]) from None
+
+
+def _forecasting(
+    source: ScenarioSource, rules: tuple[ForecastRule, ...], traffic: Traffic | TraceTraffic
+) -> Source:
+    """The source, plus the forecast metrics of `rules` computed from its traffic."""
+    if not rules:
+        return source
+    return ForecastingSource(source, rules, traffic.qps)
 
 
 def _trace_for(

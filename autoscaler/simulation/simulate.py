@@ -320,11 +320,15 @@ class ScenarioSource:
         self._service = Service(self.capacity)
 
     @staticmethod
-    def check(hpa: HorizontalPodAutoscaler, capacity: CapacityModel) -> None:
-        """Every HPA metric must be one the capacity model answers."""
+    def check(
+        hpa: HorizontalPodAutoscaler,
+        capacity: CapacityModel,
+        forecasts: frozenset[str] = frozenset(),
+    ) -> None:
+        """Every HPA metric must be one the capacity model (or a forecast rule) answers."""
         served = {"cpu": "cpu", "memory": "memory", **capacity.metric_names}
         for spec in hpa.metrics:
-            if spec.name not in served:
+            if spec.name not in served and spec.name not in forecasts:
                 source = getattr(capacity, "source", "") or "the seed's capacity model"
                 raise SimulationError(
                     f"{source} does not model {spec.type} metric {spec.name!r} "
