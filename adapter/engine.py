@@ -153,7 +153,8 @@ class EngineMetrics:
         )
         self.fallback = Gauge(
             "surge_rule_per_request",
-            "1 when a rule is answered with per-request queries instead of one batched query.",
+            "1 when a rule is not answered by one batched query: per-request queries "
+            "(not-separable), or by namespace, then per request (too-many-series).",
             ["rule", "reason"],
             registry=reg,
         )

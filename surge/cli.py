@@ -109,8 +109,8 @@ def _backend_flags(p: argparse.ArgumentParser) -> None:
         type=int,
         default=50_000,
         metavar="N",
-        help="past this many series a batched query falls back to per-request "
-        "queries (default 50000)",
+        help="past this many series a batched query is asked by namespace, then per "
+        "request (default 50000)",
     )
     e.add_argument(
         "--max-query-length",
