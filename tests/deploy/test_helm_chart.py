@@ -223,16 +223,32 @@ def test_cert_manager_issues_the_mounted_secret_and_injects_its_ca() -> None:
         assert "caBundle" not in apiservice["spec"]
 
 
-def test_keda_scaler_opens_its_port() -> None:
+def test_keda_scaler_opens_its_port_and_may_require_client_certificates(
+    defaults: Rendered,
+) -> None:
     rendered = template("--set", "keda.scaler.enabled=true")
-    deployment = rendered.one("Deployment")
-    assert serve_options(deployment)["scaler_port"] == 9443
-    ports = {
-        p["name"]: p["port"] for p in rendered.get("Service", "surge", NAMESPACE)["spec"]["ports"]
+    assert serve_options(rendered.one("Deployment"))["scaler_port"] == 9443
+    assert serve_options(rendered.one("Deployment"))["scaler_client_ca_file"] is None
+    service = rendered.get("Service", "surge", NAMESPACE)
+    assert {p["name"]: p["port"] for p in service["spec"]["ports"]} == {
+        "https": 443,
+        "keda-grpc": 9443,
     }
-    assert ports == {"https": 443, "keda-grpc": 9443}
     ingress = rendered.one("NetworkPolicy")["spec"]["ingress"]
     assert any(p["port"] == 9443 for rule in ingress for p in rule["ports"])
+
+    ca = base64.b64decode(defaults.get("Secret", "surge-serving-cert", NAMESPACE)["data"]["ca.crt"])
+    mtls = template(
+        "--set", "keda.scaler.enabled=true", "--set", f"keda.scaler.clientCA={ca.decode()}"
+    )
+    deployment = mtls.one("Deployment")
+    path = Path(serve_options(deployment)["scaler_client_ca_file"])
+    mount = next(
+        m for m in container(deployment, "surge")["volumeMounts"] if m["name"] == "scaler-client-ca"
+    )
+    assert path.parent == Path(mount["mountPath"])
+    configmap = mtls.get("ConfigMap", "surge-scaler-client-ca", NAMESPACE)
+    assert configmap["data"][path.name].strip() == ca.decode().strip()
 
 
 def test_engine_and_prometheus_values_become_flags() -> None:
@@ -285,3 +301,14 @@ def test_every_prometheus_adapter_key_is_accepted_and_every_value_documented() -
     section = text[text.index("## Helm values") : text.index("### Kustomize")]
     named = {name.split(".")[0] for name in re.findall(r"`([a-zA-Z][\w.*/]*)", section)}
     assert set(schema["properties"]) <= named, set(schema["properties"]) - named
+
+
+def test_beside_keda_the_chart_and_the_overlay_leave_external_metrics_to_keda() -> None:
+    overlay = render("overlays/beside-keda")
+    chart = template("--set", "apiServices.external=false", "--set", "keda.scaler.enabled=true")
+    custom = {"v1beta1.custom.metrics.k8s.io", "v1beta2.custom.metrics.k8s.io"}
+    assert set(apiservices(overlay)) == set(apiservices(chart)) == custom
+    for rendered in (overlay, chart):
+        assert serve_options(rendered.one("Deployment"))["scaler_port"] == 9443
+        ports = rendered.get("Service", "surge", NAMESPACE)["spec"]["ports"]
+        assert {"keda-grpc": 9443}.items() <= {p["name"]: p["port"] for p in ports}.items()

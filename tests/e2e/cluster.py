@@ -92,6 +92,8 @@ class Cluster:
             workdir / "prometheus", scrape_targets=(), scrape_interval="1s"
         )
         self.surge_port = free_port()
+        # The APIServices Surge's registration makes, which the start waits to be Available.
+        self.apiservices: tuple[str, ...] = APISERVICES
         self.surge: Process | None = None
         self.rules = workdir / "rules.yaml"
         self._stack = ExitStack()
@@ -154,7 +156,7 @@ class Cluster:
         self._stack.callback(self.prometheus.stop)
         self._register_surge()
         self._start_surge()
-        for name in APISERVICES:
+        for name in self.apiservices:
             self.kubectl(
                 "wait",
                 "--for=condition=Available",
@@ -239,13 +241,16 @@ class Cluster:
             token=review["status"]["token"],
         )
 
-    def _start_surge(self) -> None:
-        kubeconfig = self._surge_kubeconfig()
+    def _surge_flags(self) -> list[str]:
+        """`surge serve`'s flags but for the host's: the Deployment's as deploy/ sets them."""
+        return [f"--prometheus-url={self.prometheus.url}", "--log-format=json"]
+
+    def _surge_argv(self, kubeconfig: Path) -> list[str]:
         pki = self.plane.pki
-        argv = [
+        return [
             sys.executable, "-m", "surge", "serve",
+            *self._surge_flags(),
             f"--config={self.rules}",
-            f"--prometheus-url={self.prometheus.url}",
             f"--kubeconfig={kubeconfig}",
             f"--authentication-kubeconfig={kubeconfig}",
             f"--authorization-kubeconfig={kubeconfig}",
@@ -253,13 +258,19 @@ class Cluster:
             f"--secure-port={self.surge_port}",
             f"--tls-cert-file={pki.surge.cert}",
             f"--tls-private-key-file={pki.surge.key}",
-            "--log-format=json",
             *SURGE_FLAGS,
         ]  # fmt: skip
+
+    def _start_surge(self) -> None:
+        argv = self._surge_argv(self._surge_kubeconfig())
         self.surge = Process("surge", argv, self.workdir / "surge.log")
         self.surge.start()
         self._stack.callback(self.surge.stop)
-        tls = ssl.create_default_context(cafile=str(pki.ca.cert))
+        self.wait_surge_ready()
+
+    def wait_surge_ready(self) -> None:
+        assert self.surge is not None
+        tls = ssl.create_default_context(cafile=str(self.plane.pki.ca.cert))
 
         def ready() -> bool:
             try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 import pytest
 
@@ -16,17 +17,24 @@ from tests.e2e.cluster import Cluster
 from tests.e2e.controlplane import tail
 from tests.e2e.workload import Workload
 
+C = TypeVar("C", bound=Cluster)
 
-@pytest.fixture(scope="package")
-def cluster(
-    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
-) -> Iterator[Cluster]:
-    with Cluster(tmp_path_factory.mktemp("e2e")) as running:
+
+def run_cluster(cluster: C, request: pytest.FixtureRequest) -> Iterator[C]:
+    """Start `cluster`, yield it, stop it; the last lines of its logs if a test failed."""
+    with cluster as running:
         yield running
         if request.session.testsfailed:
             say = _writer(request)
             for log in running.logs():
                 say(f"--- last lines of {log}:\n{tail(log, 15)}")
+
+
+@pytest.fixture(scope="package")
+def cluster(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[Cluster]:
+    yield from run_cluster(Cluster(tmp_path_factory.mktemp("e2e")), request)
 
 
 def _writer(request: pytest.FixtureRequest) -> Callable[[str], None]:
