@@ -84,11 +84,12 @@ async def make_stack(
     settings: EngineSettings | None = None,
     clock: Clock | None = None,
     sleep: Sleep = asyncio.sleep,
+    timeout_s: float = 2.0,
 ) -> tuple[Stack, PrometheusProxy]:
     proxy = PrometheusProxy(prometheus_url)
     await proxy.start()
     clock = clock or Clock()
-    client = PrometheusClient(PrometheusSettings(proxy.url, timeout_s=2.0))
+    client = PrometheusClient(PrometheusSettings(proxy.url, timeout_s=timeout_s))
     index = StaticObjects.from_file(objects)
     discovery = SeriesDiscovery(
         load_config(rules), client, lambda: index.mapper, max_age_s=7200, clock=clock

@@ -160,6 +160,38 @@ async def test_one_failing_namespace_goes_stale_then_503_the_others_stay_fresh(
         assert age < FRESHNESS_S
 
 
+async def test_a_namespace_too_heavy_to_answer_in_time_is_split_like_a_query_error(
+    fleet_prometheus: LocalPrometheus, fleet_files: tuple[Path, Path]
+) -> None:
+    """A timeout may be the backend's: the first shares asked are probes. One answers, so
+    the timeout was the batch's: every healthy namespace is asked its share and stays
+    fresh; the heavy one's share times out too and only it is served stale."""
+    stack, proxy = await make_stack(fleet_prometheus.url, *fleet_files, timeout_s=0.5)
+    engine = _engine(stack)
+    try:
+        for service in SERVICES:
+            assert await _ask(stack, service) == (_expected(service), 0.0)
+        proxy.stall_s, proxy.stalling = 2.0, _team_0001
+        elapsed = 0.0
+        for _ in range(6):
+            stack.clock.advance(2.5)
+            elapsed += 2.5
+            await engine.refresh_due()
+            for service in SERVICES:
+                values, age = await _ask(stack, service)
+                assert values == _expected(service)
+                if service.namespace == "team-0001":
+                    assert age == elapsed  # the batch's last answer, stale from 10 s on
+                else:
+                    assert age < FRESHNESS_S
+        splits = engine.metrics.splits
+        assert splits.labels(RULE, "namespaces", "timeout")._value.get() >= 1
+        assert splits.labels(RULE, "requests", "timeout")._value.get() >= 1  # team-0001's
+    finally:
+        await stack.client.close()
+        await proxy.stop()
+
+
 # -- the whole backend failing ------------------------------------------------------------
 
 WIDE = fleet.fleet(namespaces=12, deployments=24, pods=2)

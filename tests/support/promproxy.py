@@ -3,7 +3,8 @@
 Not a stand-in: every answer it gives in `pass` mode is the real Prometheus' answer. It
 lets tests count what reaches the backend and make the backend fail on cue: all of it
 (`mode`), or only the queries `failing` picks, which get `failure`, by default the answer
-Prometheus gives a query over its `--query.max-samples` (HTTP 422, word for word).
+Prometheus gives a query over its `--query.max-samples` (HTTP 422, word for word), or
+that `stalling` picks, which are held `stall_s` before they are answered.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ class PrometheusProxy:
         self.mode: Mode = "pass"
         self.stall_s = 30.0
         self.failing: Callable[[str], bool] = lambda query: False
+        self.stalling: Callable[[str], bool] = lambda query: False  # held for stall_s
         self.failure: tuple[int, str, str] = TOO_MANY_SAMPLES  # status, errorType, error
         self.queries: Counter[str] = Counter()  # PromQL -> times it reached the proxy
         self.series_calls = 0
@@ -71,7 +73,7 @@ class PrometheusProxy:
                 {"status": "error", "errorType": "internal", "error": "injected failure"},
                 status=500,
             )
-        if self.mode == "stall":
+        if self.mode == "stall" or (request.path == "/api/v1/query" and self.stalling(query)):
             await asyncio.sleep(self.stall_s)
         assert self._session is not None
         async with self._session.request(
