@@ -124,10 +124,15 @@ def _fill_circular(profile: Array) -> Array:
     return np.interp(np.arange(n), x, y)
 
 
-def _level(series: Series, fitted: Array) -> float:
-    """Recent load against what the model says for the same slots: the last hour (or the
-    last 3 slots, whichever is longer)."""
-    window = max(3, round(3600.0 / series.step))
+def _level_window_s(step: float, period_s: float) -> float:
+    """The recent stretch the level correction compares: an hour of a day or a week (a
+    twenty-fourth of a shorter period), and at least three steps."""
+    return max(3 * step, min(3600.0, period_s / 24))
+
+
+def _level(series: Series, fitted: Array, period_s: float) -> float:
+    """Recent load against what the model says for the same slots."""
+    window = round(_level_window_s(series.step, period_s) / series.step)
     actual, model = series.values[-window:], fitted[-window:]
     keep = ~np.isnan(actual) & ~np.isnan(model)
     expected = float(model[keep].sum())
@@ -143,7 +148,7 @@ def profile_model(series: Series, period_s: float, times: Array) -> Array:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # phases with no sample at all
         profile = _fill_circular(np.nanmedian(matrix, axis=0))
-    level = _level(series, profile[phase])
+    level = _level(series, profile[phase], period_s)
     return profile[_phases(times, series.step, bins)] * level
 
 
@@ -170,7 +175,7 @@ def fourier_model(series: Series, period_s: float, times: Array) -> Array:
     keep = ~np.isnan(series.values)
     coef, *_ = np.linalg.lstsq(design(t[keep]), series.values[keep], rcond=None)
     fitted = design(t) @ coef
-    return np.maximum(design(times) @ coef * _level(series, fitted), 0.0)
+    return np.maximum(design(times) @ coef * _level(series, fitted, period_s), 0.0)
 
 
 HW_ALPHA, HW_GAMMA = 0.3, 0.3  # chosen on the benchmark's traces (bench/forecast.py)
@@ -238,10 +243,6 @@ def detect_period(series: Series) -> tuple[float | None, str]:
     )
 
 
-def _level_window_s(step: float) -> float:
-    return max(3 * step, 3600.0)
-
-
 def fit(
     series: Series,
     *,
@@ -251,7 +252,8 @@ def fit(
 ) -> Fit:
     """The forecast from the end of `series` over the next `horizon_s`, or why not.
 
-    A given period needs one cycle plus the level correction's hour of history; a
+    A given period needs one cycle plus the level correction's window (an hour of a
+    day, a twenty-fourth of a short period); a
     detected one needs two cycles. Less, or a history mostly missing, is no forecast.
     """
     if len(series.values) == 0 or np.all(np.isnan(series.values)):
@@ -261,7 +263,7 @@ def fit(
         period, reason = detect_period(series)
         if period is None:
             return Fit(None, None, reason)
-    needed = period + _level_window_s(series.step)
+    needed = period + _level_window_s(series.step, period)
     if series.covered_s() < needed - series.step:
         return Fit(
             None,

@@ -163,11 +163,11 @@ class _ForecastReader(_Reader):
                 f"{MAX_HISTORY_POINTS} (raise the step)",
             )
         shortest = period if period is not None else SEASONS["daily"]
-        if history < shortest + 3600:
+        if history < shortest + max(3 * step, min(3600.0, shortest / 24)):
             self.problem(
                 at("history"),
                 f"{where}.history",
-                f"too short to hold one season ({shortest:g}s) and the hour after it",
+                f"too short to hold one season ({shortest:g}s) and the level window after it",
             )
         return ForecastRule(name, query, namespace, described, lead, history, step, period, line)
 

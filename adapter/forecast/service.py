@@ -48,6 +48,7 @@ class _State:
     history: Series | None = None
     fit: Fit | None = None
     fitted_at: float | None = None
+    read_at: float | None = None  # the last round whose read worked (new points or none)
     failure: str = ""  # the last refresh's error, "" when it worked
 
 
@@ -157,17 +158,19 @@ class Forecaster:
             at = last + step
         return values, queries
 
-    async def _extend(self, rule: ForecastRule, now: float, stats: RoundStats) -> None:
+    async def _extend(self, rule: ForecastRule, now: float, stats: RoundStats) -> bool:
+        """Read the steps since the last one; False when no new step has come."""
         state = self._states[rule]
         end = _grid(now, rule.step_s)
         oldest = _grid(now - rule.history_s, rule.step_s) + rule.step_s
         start = oldest if state.history is None else max(oldest, state.history.end + rule.step_s)
         if start > end:
-            return
+            return False
         values, queries = await self._read(rule, start, end)
         stats.queries += queries
         stats.points += len(values)
         state.history = extend(state.history, start, rule.step_s, values, rule.history_s)
+        return True
 
     def _horizon(self, rule: ForecastRule) -> float:
         s = self.settings
@@ -191,18 +194,25 @@ class Forecaster:
         began = time.perf_counter()
         now = self.clock()
 
+        changed: list[ForecastRule] = []
+
         async def one(rule: ForecastRule) -> None:
+            state = self._states[rule]
             try:
-                await self._extend(rule, now, stats)
-                self._states[rule].failure = ""
+                extended = await self._extend(rule, now, stats)
             except APIError as err:
                 stats.failures += 1
-                self._states[rule].failure = err.message
+                state.failure = err.message
                 self.metrics.errors.labels(rule.name).inc()
                 log.warning("forecast %s: history not extended: %s", rule.where, err.message)
+                return
+            state.failure, state.read_at = "", now
+            if (extended or state.fit is None) and state.history is not None:
+                changed.append(rule)
 
         await asyncio.gather(*(one(r) for r in self.rules))
-        ready = [r for r in self.rules if not self._states[r].failure and self._states[r].history]
+        # Refit only what has new points: the curve reaches past the next step.
+        ready = [r for r in self.rules if r in set(changed)]
         fit_began = time.perf_counter()
         fits = await asyncio.to_thread(self._fit_all, ready)
         stats.fit_seconds = time.perf_counter() - fit_began
@@ -244,9 +254,9 @@ class Forecaster:
 
     def _usable(self, rule: ForecastRule, now: float) -> Fit | None:
         state = self._states[rule]
-        if state.fit is None or state.fitted_at is None:
+        if state.fit is None or state.read_at is None:
             return None
-        if now - state.fitted_at > self.settings.max_staleness_s:
+        if now - state.read_at > self.settings.max_staleness_s:
             return None
         return state.fit
 
@@ -286,7 +296,7 @@ class Forecaster:
             reason = state.failure or "no history read yet"
         elif usable is None:
             reason = (
-                f"the last forecast is {now - (state.fitted_at or now):.0f}s old "
+                f"the history was last read {now - (state.read_at or now):.0f}s ago "
                 f"(max staleness {self.settings.max_staleness_s:g}s): {state.failure}"
             )
         else:

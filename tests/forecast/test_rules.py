@@ -80,7 +80,7 @@ def test_defaults_and_an_object_and_an_external_rule() -> None:
         (
             "forecastRules:\n- name: a\n  query: x\n  history: 12h\n",
             "f.yaml:4: forecastRules[0].history: too short to hold one season (86400s) and "
-            "the hour after it",
+            "the level window after it",
         ),
         (
             "forecastRules:\n- name: a\n  query: x\n  step: 1s\n",
