@@ -9,6 +9,9 @@
 ARG PYTHON_IMAGE=python:3.11.11-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS build
+# Extras to install beside the server, e.g. `--build-arg SURGE_EXTRAS=tools` for an image
+# that also plots and fits (surge simulate, surge capacity fit); the server needs none.
+ARG SURGE_EXTRAS=
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
@@ -19,7 +22,9 @@ COPY . .
 # filesystem is read-only at run time.
 RUN pip wheel --no-deps --wheel-dir /wheels . \
  && python -m venv --without-pip /opt/surge \
- && pip --python /opt/surge/bin/python install --only-binary=:all: /wheels/surge-*.whl
+ && wheel="$(echo /wheels/surge-*.whl)" \
+ && pip --python /opt/surge/bin/python install --only-binary=:all: \
+      "$wheel${SURGE_EXTRAS:+[$SURGE_EXTRAS]}"
 
 FROM ${PYTHON_IMAGE}
 LABEL org.opencontainers.image.title="surge" \

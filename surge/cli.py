@@ -445,7 +445,9 @@ def _simulate_flags(p: argparse.ArgumentParser) -> None:
         "--fixed-pods", type=int, metavar="N", help="the fixed fleet to compare (default: peak)"
     )
     r.add_argument(
-        "--plot", default="surge-simulate.png", metavar="FILE", help="PNG plot ('' for none)"
+        "--plot",
+        metavar="FILE",
+        help="PNG plot ('' for none; default surge-simulate.png if matplotlib is installed)",
     )
     r.add_argument(
         "--csv", default="surge-simulate.csv", metavar="FILE", help="timeline CSV ('' for none)"

@@ -50,6 +50,7 @@ from autoscaler.simulation.timeline import (
 )
 from autoscaler.simulation.traffic import TraceTraffic, TrafficError
 
+DEFAULT_PLOT = "surge-simulate.png"  # when matplotlib (the [tools] extra) is installed
 
 def _release_flag(version: str) -> Release:
     try:
@@ -221,6 +222,13 @@ def main(args: argparse.Namespace, out: TextIO | None = None) -> int:
 
     Flags left as None take the defaults of Settings and of the report."""
     out = out or sys.stdout
+    plot_path = DEFAULT_PLOT if args.plot is None and simreport.can_plot() else args.plot
+    if plot_path and not simreport.can_plot():
+        print(
+            "surge simulate: --plot needs matplotlib, not installed: pip install 'surge[tools]'",
+            file=sys.stderr,
+        )
+        return 1
     try:
         _check_numbers(args)
         periods = simreport.parse_periods(args.periods)
@@ -272,9 +280,9 @@ def main(args: argparse.Namespace, out: TextIO | None = None) -> int:
         if args.csv:
             simreport.write_csv(run, Path(args.csv))
             written.append(("timeline", args.csv))
-        if args.plot:
-            simreport.plot(run, summary, Path(args.plot), periods)
-            written.append(("plot", args.plot))
+        if plot_path:
+            simreport.plot(run, summary, Path(plot_path), periods)
+            written.append(("plot", plot_path))
     except OSError as err:
         print(f"surge simulate: cannot write {err.filename}: {err.strerror}", file=sys.stderr)
         return 1

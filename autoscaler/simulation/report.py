@@ -9,6 +9,7 @@ out; the typical range is the narrowest one the replicas stayed in for 80% of th
 from __future__ import annotations
 
 import csv
+import importlib.util
 import json
 import math
 from collections.abc import Sequence
@@ -414,6 +415,11 @@ def _metric_title(run: Run, index: int) -> str:
     ):
         kind = "average per pod"
     return f"{spec.name} ({spec.type}, {kind})"
+
+
+def can_plot() -> bool:
+    """matplotlib is the [tools] extra: the server's image goes without it."""
+    return importlib.util.find_spec("matplotlib") is not None
 
 
 def plot(run: Run, summary: Summary, path: Path, periods: Sequence[Period] = SEED_PERIODS) -> None:

@@ -11,6 +11,7 @@ import csv
 import io
 import json
 import math
+import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -244,6 +245,24 @@ def test_cli_text_summary_sets_the_seeds_money_beside(
     assert "fixed fleet of 14 pods" in out or "fixed fleet of 15 pods" in out
     assert "14,000 against 5,200 CNY a month (-63%)" in out
     assert "plot:" not in out and not list(tmp_path.iterdir())
+
+
+def test_cli_without_matplotlib_plots_only_on_request(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """matplotlib is the [tools] extra, which the server's image leaves out."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib fails
+    code = cli(["simulate", "--scenario", "seed-workday", "--plot", "day.png", "--csv", ""])
+    out, err = capsys.readouterr()
+    assert code == 1 and not out and not list(tmp_path.iterdir())
+    assert err.count("\n") == 1 and "--plot needs matplotlib" in err
+    assert "pip install 'surge[tools]'" in err
+    # The default plot is skipped, the rest of the report stands.
+    code = cli(["simulate", "--scenario", "seed-workday", "--days", "0.25"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert [p.name for p in tmp_path.iterdir()] == ["surge-simulate.csv"] and "plot:" not in out
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Build the repository's Dockerfile with buildah on the local base (deploy/image/base.sh),
+# tag it surge:<version>, and export it as an OCI archive a user can load elsewhere
+# (`skopeo copy oci-archive:dist/surge-<version>.oci.tar docker-daemon:surge:<version>`).
+#   deploy/image/build.sh          the server image, surge:<version>
+#   deploy/image/build.sh tools    also surge:<version>-tools, with the [tools] extra
+# Prints each image's name and size.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+buildah="$root/deploy/image/buildah"
+cd "$root"
+version="$(python3 -c 'import tomllib; print(tomllib.load(open("pyproject.toml", "rb"))["project"]["version"])')"
+base="$("$root/deploy/image/base.sh")"
+
+# The build reaches PyPI with the host's trust (its CA bundle, for networks that intercept
+# TLS) mounted for each RUN; nothing of it is written into a layer.
+trust=()
+if [[ -f /etc/ssl/certs/ca-certificates.crt ]]; then
+    trust=(--volume /etc/ssl/certs/ca-certificates.crt:/etc/ssl/certs/ca-certificates.crt:ro)
+fi
+
+build() { # tag extras
+    echo "build.sh: building $1 on $base" >&2
+    if ! "$buildah" bud --quiet --layers=false "${trust[@]}" \
+        --build-arg PYTHON_IMAGE="$base" --build-arg SURGE_EXTRAS="$2" \
+        --tag "$1" --file Dockerfile . >/dev/null; then
+        echo "build.sh: the build of $1 failed (output above)" >&2
+        exit 1
+    fi
+    mkdir -p dist
+    local archive="dist/${1#localhost/}.oci.tar"
+    archive="${archive/:/-}"
+    rm -f "$archive"
+    "$buildah" push --quiet "$1" "oci-archive:$archive:$1"
+    printf '%s\t%s\t%s\n' "$1" "$("$buildah" images --format '{{.Size}}' "$1")" "$archive"
+}
+
+build "localhost/surge:$version" ""
+if [[ "${1:-}" == tools ]]; then
+    build "localhost/surge:$version-tools" tools
+fi
