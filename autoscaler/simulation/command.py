@@ -52,6 +52,7 @@ from autoscaler.simulation.traffic import TraceTraffic, TrafficError
 
 DEFAULT_PLOT = "surge-simulate.png"  # when matplotlib (the [tools] extra) is installed
 
+
 def _release_flag(version: str) -> Release:
     try:
         return release(version)

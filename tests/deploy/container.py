@@ -24,7 +24,6 @@ BUILDAH = ROOT / "deploy" / "image" / "buildah"
 BUILD = "deploy/image/build.sh"
 VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
 SERVER_IMAGE = f"localhost/surge:{VERSION}"
-TOOLS_IMAGE = f"localhost/surge:{VERSION}-tools"
 
 
 def buildah(*args: str, timeout: float = 120) -> str:
@@ -49,7 +48,7 @@ def image_config(image: str) -> dict[str, Any]:
     if done.returncode != 0:
         raise AssertionError(
             f"no image {image} in deploy/image/buildah's storage ({done.stderr.strip()}): "
-            f"build it with {BUILD}{' tools' if image == TOOLS_IMAGE else ''}"
+            f"build it with {BUILD}"
         )
     return json.loads(done.stdout)
 

@@ -20,15 +20,13 @@ from pathlib import Path
 import pytest
 import trustme
 
-from surge.demodata import write_objects_yaml
-from surge.localprom import free_port
+from surge.demo.data import write_objects_yaml
+from surge.demo.localprom import free_port
 from tests.deploy.container import (
     BUILD,
     SERVER_IMAGE,
-    TOOLS_IMAGE,
     VERSION,
     Container,
-    buildah,
     image_config,
 )
 from tests.deploy.manifests import DEPLOY, ROOT
@@ -36,9 +34,8 @@ from tests.support.oracle import ConstantData
 
 FIRST_PARTY = ("apiservice", "adapter", "autoscaler", "surge", "bench")
 SITE = "opt/surge/lib/python3.11/site-packages"
-# Sizes (bytes, uncompressed, as buildah counts them): deploy/README.md, "The image".
-SERVER_BUDGET = 260_000_000
-TOOLS_BUDGET = 420_000_000
+# Bytes of files in the image (241 MB measured): deploy/README.md, "The image", says why.
+SIZE_BUDGET = 260_000_000
 
 
 @pytest.fixture(scope="module")
@@ -145,20 +142,17 @@ def test_server_image_goes_without_the_tools_extra(server: Container) -> None:
     )
 
 
-def _sizes(image: str) -> int:
-    (entry,) = json.loads(buildah("images", "--json", image))
-    return int(entry["size"])
-
-
-def test_sizes_stay_in_budget() -> None:
-    """The budgets (deploy/README.md) hold the measured sizes with ~15% room: a new heavy
-    dependency, or a build tool or cache, shows as a failure here first."""
-    readme = (DEPLOY / "README.md").read_text()
-    for image, budget in ((SERVER_IMAGE, SERVER_BUDGET), (TOOLS_IMAGE, TOOLS_BUDGET)):
-        image_config(image)
-        size = _sizes(image)
-        assert size <= budget, f"{image} is {size / 1e6:.0f} MB, over its {budget / 1e6:.0f} MB"
-        assert f"{budget // 1_000_000} MB" in readme, "deploy/README.md states the budget"
+def test_size_stays_in_budget(server: Container) -> None:
+    """The budget (deploy/README.md, "The image") holds the measured size with room for
+    patch releases of the dependencies, not for a new heavy one or a build tool."""
+    size = sum(
+        os.lstat(os.path.join(directory, name)).st_size
+        for directory, _, names in os.walk(server.root)
+        for name in names
+        if not os.path.islink(os.path.join(directory, name))
+    )
+    assert size <= SIZE_BUDGET, f"the image holds {size / 1e6:.0f} MB of files, over budget"
+    assert f"budget of {SIZE_BUDGET // 1_000_000} MB" in (DEPLOY / "README.md").read_text()
 
 
 def test_oci_archive_is_the_image() -> None:
@@ -175,22 +169,6 @@ def test_oci_archive_is_the_image() -> None:
     assert done.returncode == 0, done.stderr
     manifest = json.loads(done.stdout)
     assert manifest["config"]["digest"] == "sha256:" + image_config(SERVER_IMAGE)["FromImageID"]
-
-
-def test_tools_image_plots(tmp_path: Path) -> None:
-    out = tmp_path / "out"
-    out.mkdir(mode=0o777)
-    out.chmod(0o777)
-    with Container(TOOLS_IMAGE) as tools:
-        done = tools.run(
-            "sh",
-            "-c",
-            "/opt/surge/bin/surge simulate --scenario seed-workday --days 0.25 "
-            "--plot day.png --csv '' >/dev/null && od -An -c -N4 day.png",
-            timeout=300,
-        )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["211", "P", "N", "G"]
 
 
 # --- surge serve, as the Deployment runs it -----------------------------------------------
@@ -297,8 +275,7 @@ def test_serve_answers_over_tls_as_non_root_on_a_read_only_root(
             )
             assert code == 200, body
             values = {
-                item["describedObject"]["name"]: item["value"]
-                for item in json.loads(body)["items"]
+                item["describedObject"]["name"]: item["value"] for item in json.loads(body)["items"]
             }
             assert set(values) == set(prometheus_constant.pods)
             for pod, value in values.items():
