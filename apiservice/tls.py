@@ -105,8 +105,8 @@ class ServingTLS:
     def __init__(self, options: TLSOptions, client_ca_pem: bytes = b"") -> None:
         self.options = options
         self._client_ca_pem = client_ca_pem
+        self._current = self._build()  # first: a missing file is a TLSConfigError
         self._files = self._states()
-        self._current = self._build()
         self.context = self._build()
         self.context.sni_callback = self._choose
 

@@ -124,6 +124,12 @@ async def test_cipher_suites_are_enforced(
         await handshake(_client(ca, highest=tls12, ciphers="ECDHE-ECDSA-AES128-GCM-SHA256"))
 
 
+def test_a_missing_pair_is_a_configuration_error(tmp_path: Path) -> None:
+    """surge serve turns it into a one-line usage error, not a traceback."""
+    with pytest.raises(TLSConfigError, match=r"cannot load the serving certificate .*tls\.crt"):
+        ServingTLS(TLSOptions(tmp_path / "tls.crt", tmp_path / "tls.key"))
+
+
 async def test_pair_reloads_and_a_broken_one_is_skipped(
     listen: Callable[..., Awaitable[tuple[ServingTLS, Handshake]]], ca: trustme.CA, tmp_path: Path
 ) -> None:
