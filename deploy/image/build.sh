@@ -21,12 +21,17 @@ fi
 
 build() { # tag extras
     echo "build.sh: building $1 on $base" >&2
+    local log
+    log="$(mktemp)"
     if ! "$buildah" bud --quiet --layers=false "${trust[@]}" \
         --build-arg PYTHON_IMAGE="$base" --build-arg SURGE_EXTRAS="$2" \
-        --tag "$1" --file Dockerfile . >/dev/null; then
-        echo "build.sh: the build of $1 failed (output above)" >&2
+        --tag "$1" --file Dockerfile . >"$log" 2>&1; then
+        tail -n 40 "$log" >&2
+        echo "build.sh: the build of $1 failed (its last lines above)" >&2
         exit 1
     fi
+    rm -f "$log"
+    "$buildah" rmi --prune >/dev/null 2>&1 || true # the previous build, now untagged
     mkdir -p dist
     local archive="dist/${1#localhost/}.oci.tar"
     archive="${archive/:/-}"

@@ -34,8 +34,8 @@ from tests.support.oracle import ConstantData
 
 FIRST_PARTY = ("apiservice", "adapter", "autoscaler", "surge", "bench")
 SITE = "opt/surge/lib/python3.11/site-packages"
-# Bytes of files in the image (241 MB measured): deploy/README.md, "The image", says why.
-SIZE_BUDGET = 260_000_000
+# Bytes of files in the image (312 MB measured): deploy/README.md, "The image", says why.
+SIZE_BUDGET = 340_000_000
 
 
 @pytest.fixture(scope="module")
