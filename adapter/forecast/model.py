@@ -254,7 +254,8 @@ def fit(
 
     A given period needs one cycle plus the level correction's window (an hour of a
     day, a twenty-fourth of a short period); a
-    detected one needs two cycles. Less, or a history mostly missing, is no forecast.
+    detected one needs two cycles. Less, or a history mostly missing since its first
+    sample, is no forecast.
     """
     if len(series.values) == 0 or np.all(np.isnan(series.values)):
         return Fit(None, period_s, "no history yet")
@@ -271,7 +272,8 @@ def fit(
             f"the history covers {_human(series.covered_s())} of the "
             f"{_human(needed)} a {_human(period)} season needs",
         )
-    present = float(np.mean(~np.isnan(series.values)))
+    seen = ~np.isnan(series.values)
+    present = float(np.mean(seen[np.argmax(seen) :]))  # since the series' first sample
     if present < 0.5:
         return Fit(None, period, f"{100 * (1 - present):.0f}% of the history is missing")
     start = series.end + series.step

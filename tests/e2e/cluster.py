@@ -50,6 +50,8 @@ APISERVICES = (
 # Surge's clock compressed like the HPA's (see controlplane.HPA_FLAGS): series relisted
 # every 5s (deploy: 1m), snapshots fresh for 2s (10s), stale answers for 10s (2m).
 SURGE_FLAGS = (
+    f"--forecast-config={Path(__file__).with_name('forecasts.yaml')}",
+    "--forecast-refit-interval=5s",
     "--metrics-relist-interval=5s",
     "--freshness=2s",
     "--max-staleness=10s",

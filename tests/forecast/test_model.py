@@ -116,3 +116,13 @@ def test_curve_peak_interpolates_the_ends() -> None:
     assert c.peak(2.0, 18.0) == 100.0
     assert c.peak(15.0, 20.0) == pytest.approx(50.0)
     assert math.isnan(Curve(0.0, 1.0, np.array([])).peak(0, 1))
+
+
+def test_a_young_series_counts_its_gaps_from_its_first_sample() -> None:
+    # A 10-minute window over a 2-minute season: the series began 4 minutes ago.
+    step, period = 5.0, 120.0
+    values = np.full(120, np.nan)
+    t = START + step * np.arange(120)
+    values[72:] = np.where((t[72:] % period) >= 90, 300.0, 40.0)
+    result = fit(Series(START, step, values), horizon_s=60, period_s=period)
+    assert result.curve is not None, result.reason
