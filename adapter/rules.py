@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable
-from typing import Any, TypeVar
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
 
+import promql_parser
 import yaml
 
 from adapter.config import (
@@ -80,7 +82,10 @@ class _Reader:
 
     def __init__(self, loader: yaml.SafeLoader) -> None:
         self.loader = loader
-        self.problems: list[tuple[int, str]] = []
+        self.problems: list[tuple[int, str]] = []  # what prometheus-adapter refuses to start on
+        # What it starts on and only fails on at query time: for `surge check`.
+        self.query_time: list[tuple[int, str]] = []  # every request of the rule fails
+        self.warnings: list[tuple[int, str]] = []  # valid for both servers, yet suspicious
         self.mistyped: set[str] = set()  # paths already reported for their type
 
     def problem(self, line: int, path: str, message: str) -> None:
@@ -269,8 +274,13 @@ class _Reader:
         def report(key: str, message: str) -> None:
             self.problem(rule.line_of(key), f"{where}.{key}", message)
 
+        def query_time(key: str, message: str) -> None:
+            self.query_time.append((rule.line_of(key), f"{where}.{key}: {message}"))
+
         if not rule.series_query.strip() and f"{where}.seriesQuery" not in self.mistyped:
             self.problem(rule.line, where, 'missing required field "seriesQuery"')
+        elif rule.series_query.strip():
+            _series_selector(rule.series_query, query_time)
         for i, f in enumerate(rule.series_filters):
             key = f"seriesFilters[{i}]"
             if f.is_ and f.is_not:
@@ -283,14 +293,28 @@ class _Reader:
         _attempt(report, lambda: name_as_default(rule.name.matches, rule.name.as_))
         if not rule.metrics_query.strip():
             if f"{where}.metricsQuery" not in self.mistyped:
-                self.problem(rule.line, where, 'missing required field "metricsQuery"')
+                self.warnings.append(
+                    (
+                        rule.line,
+                        f"{where}: no metricsQuery: its metrics are listed but every request "
+                        "for them answers 404 (prometheus-adapter logs "
+                        '"empty query produced by metrics query template")',
+                    )
+                )
             return
         sample = EXTERNAL_SAMPLE if external else CUSTOM_SAMPLE
-        self.check_query("metricsQuery", rule.metrics_query, sample, report)
+        self.check_query("metricsQuery", rule.metrics_query, sample, report, query_time)
 
     def check_query(
-        self, key: str, text: str, sample: Any, report: Callable[[str, str], None]
+        self,
+        key: str,
+        text: str,
+        sample: Any,
+        report: Callable[[str, str], None],
+        query_time: Callable[[str, str], None],
     ) -> None:
+        """The template parses (else `report`); rendered with `sample` it gives PromQL
+        (else `query_time`: prometheus-adapter starts, and fails on every request)."""
         try:
             template = parse_metrics_query(key, text)
         except RuleError as err:
@@ -299,10 +323,15 @@ class _Reader:
         try:
             rendered = template.execute(sample)
         except TemplateError as err:
-            report(key, f"the template fails on every request: {err}")
+            query_time(key, f"the template fails on every request: {err}")
             return
-        if not rendered:
-            report(key, "the template renders an empty query")
+        if not rendered.strip():
+            query_time(key, "the template renders an empty query")
+            return
+        try:
+            promql_parser.parse(rendered)
+        except ValueError as err:
+            query_time(key, f"not valid PromQL once rendered ({err}): {rendered}")
 
     def resource_rules(self, node: yaml.Node) -> ResourceRules:
         fields = self.mapping(node, "resourceRules", ("cpu", "memory", "window"))
@@ -351,7 +380,7 @@ class _Reader:
                 if f"{path}.{key}" not in self.mistyped:
                     self.problem(rule.line, path, f'missing required field "{key}"')
             else:
-                self.check_query(key, text, RESOURCE_SAMPLE, report)
+                self.check_query(key, text, RESOURCE_SAMPLE, report, report)
         if not resources.template and not resources.overrides:
             self.problem(
                 rule.line,
@@ -361,6 +390,17 @@ class _Reader:
         return rule
 
 
+def _series_selector(query: str, query_time: Callable[[str, str], None]) -> None:
+    """A seriesQuery goes to /api/v1/series as `match[]`: it must be a series selector."""
+    try:
+        expr = promql_parser.parse(query)
+    except ValueError as err:
+        query_time("seriesQuery", f"not valid PromQL ({err})")
+        return
+    if not isinstance(expr, promql_parser.VectorSelector):
+        query_time("seriesQuery", "not a series selector (`name{label=...}`), as match[] needs")
+
+
 def _attempt(report: Callable[[str, str], None], check: Callable[[], object]) -> None:
     try:
         check()
@@ -368,49 +408,108 @@ def _attempt(report: Callable[[str, str], None], check: Callable[[], object]) ->
         report(err.key, err.message)
 
 
-def _yaml_problem(err: yaml.YAMLError, text: str, source: str) -> str:
+def _yaml_problem(err: yaml.YAMLError, text: str) -> tuple[int, str]:
+    """(line, message) of a YAML error; line 0 when it has none."""
     if isinstance(err, yaml.MarkedYAMLError):
         mark = err.problem_mark or err.context_mark
-        where = f"{source}:{mark.line + 1}" if mark else source
         context = f" ({err.context})" if err.context else ""
-        return f"{where}: invalid YAML: {err.problem or 'syntax error'}{context}"
+        return (
+            mark.line + 1 if mark else 0,
+            f"invalid YAML: {err.problem or 'syntax error'}{context}",
+        )
     if isinstance(err, yaml.reader.ReaderError):
         line = text.count("\n", 0, err.position) + 1
-        return f"{source}:{line}: invalid YAML: unacceptable character #x{err.character:04x}"
-    return f"{source}: invalid YAML: {err}"
+        return line, f"invalid YAML: unacceptable character #x{err.character:04x}"
+    return 0, f"invalid YAML: {err}"
+
+
+Found = list[tuple[int, str]]  # (line, message); line 0 for the whole file
+
+
+@dataclass(frozen=True)
+class Check(Generic[T]):
+    """A file judged: what stops prometheus-adapter (and Surge) from starting
+    (`refused`), what fails every request of a rule (`query_time`: both start anyway),
+    and what loads but deserves a `warning`. `config` is None when refused."""
+
+    source: str
+    config: T | None
+    refused: Found = field(default_factory=list)
+    query_time: Found = field(default_factory=list)
+    warnings: Found = field(default_factory=list)
+
+    def lines(self, found: Found, prefix: str = "") -> list[str]:
+        """`FILE:LINE: message` each, in line order."""
+        ordered = sorted(found, key=lambda p: p[0])
+        return [
+            f"{self.source}:{line}: {prefix}{message}" if line else f"{self.source}: {message}"
+            for line, message in ordered
+        ]
+
+    @property
+    def errors(self) -> list[str]:
+        """What `surge check` fails on."""
+        return self.lines(self.refused + self.query_time)
+
+    @property
+    def warning_lines(self) -> list[str]:
+        return self.lines(self.warnings, "warning: ")
+
+
+def judge_document(
+    text: str, source: str, read: Callable[[yaml.SafeLoader, yaml.Node | None], tuple[T, _Reader]]
+) -> Check[T]:
+    """The first YAML document of `text` read by `read` (a _Reader's schema walk), judged."""
+    try:
+        loader = yaml.SafeLoader(text)
+    except yaml.YAMLError as err:
+        return Check(source, None, [_yaml_problem(err, text)])
+    try:
+        try:
+            node = loader.get_node() if loader.check_node() else None  # the first document
+        except yaml.YAMLError as err:
+            return Check(source, None, [_yaml_problem(err, text)])
+        config, reader = read(loader, node)
+    finally:
+        loader.dispose()
+    return Check(
+        source,
+        None if reader.problems else config,
+        reader.problems,
+        reader.query_time,
+        reader.warnings,
+    )
 
 
 def read_document(
     text: str, source: str, read: Callable[[yaml.SafeLoader, yaml.Node | None], tuple[T, _Reader]]
 ) -> T:
-    """The first YAML document of `text` read by `read` (a _Reader's schema walk); raise
-    ConfigError listing every problem, ordered by line."""
-    try:
-        loader = yaml.SafeLoader(text)
-    except yaml.YAMLError as err:
-        raise ConfigError([_yaml_problem(err, text, source)]) from None
-    try:
-        try:
-            node = loader.get_node() if loader.check_node() else None  # the first document
-        except yaml.YAMLError as err:
-            raise ConfigError([_yaml_problem(err, text, source)]) from None
-        config, reader = read(loader, node)
-    finally:
-        loader.dispose()
-    if reader.problems:
-        ordered = sorted(reader.problems, key=lambda p: p[0])
-        raise ConfigError([f"{source}:{line}: {message}" for line, message in ordered])
-    return config
+    """As judge_document, for loading: raise ConfigError listing every problem that stops
+    prometheus-adapter from starting; what fails only at query time loads."""
+    check = judge_document(text, source, read)
+    if check.config is None:
+        raise ConfigError(check.lines(check.refused))
+    return check.config
 
 
-def parse_config(text: str, source: str = "<config>") -> AdapterConfig:
-    """Read a config from text; raise ConfigError listing every problem."""
-
+def _adapter_reader(
+    source: str,
+) -> Callable[[yaml.SafeLoader, yaml.Node | None], tuple[AdapterConfig, _Reader]]:
     def read(loader: yaml.SafeLoader, node: yaml.Node | None) -> tuple[AdapterConfig, _Reader]:
         reader = _Reader(loader)
         return reader.config(node, source), reader
 
-    return read_document(text, source, read)
+    return read
+
+
+def check_text(text: str, source: str = "<config>") -> Check[AdapterConfig]:
+    """Read a config and judge it (see Check)."""
+    return judge_document(text, source, _adapter_reader(source))
+
+
+def parse_config(text: str, source: str = "<config>") -> AdapterConfig:
+    """Read a config as prometheus-adapter does (see read_document)."""
+    return read_document(text, source, _adapter_reader(source))
 
 
 def _read(path: str) -> str:
@@ -432,10 +531,10 @@ def load_config(path: str) -> AdapterConfig:
     return parse_config(_read(path), path)
 
 
-def check_config(path: str) -> list[str]:
-    """Every problem in a config file as `FILE:LINE: message`; empty when it is valid."""
+def check_config(path: str) -> Check:
+    """`surge check` of a config file (see Check)."""
     try:
-        load_config(path)
+        text = _read(path)
     except ConfigError as err:
-        return err.problems
-    return []
+        return Check(path, None, [(0, err.problems[0].removeprefix(f"{path}: "))])
+    return check_text(text, path)

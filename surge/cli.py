@@ -493,10 +493,22 @@ def build_parser() -> argparse.ArgumentParser:
     _scaler_flags(serve)
     _log_flags(serve)
 
-    check = sub.add_parser("check", help="validate a prometheus-adapter config file")
+    check = sub.add_parser(
+        "check",
+        help="validate a prometheus-adapter config file (and, given objects, its resources)",
+    )
     check.add_argument("file")
     check.add_argument(
         "--forecast", action="store_true", help="the file is forecast rules (--forecast-config)"
+    )
+    resources = check.add_mutually_exclusive_group()
+    resources.add_argument(
+        "--kubeconfig", help="also check that the cluster serves every resource a rule names"
+    )
+    resources.add_argument(
+        "--objects",
+        metavar="FILE",
+        help="also check that this objects file holds every resource a rule names",
     )
     _log_flags(check)
 
@@ -567,21 +579,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _run_check(args: argparse.Namespace) -> int:
-    from adapter.forecast.rules import check_forecast_config
-    from adapter.rules import check_config
-
-    problems = (check_forecast_config if args.forecast else check_config)(args.file)
-    for problem in problems:
-        print(problem)
-    if not problems:
-        print(f"{args.file}: OK")
-    return 1 if problems else 0
-
-
 def _dispatch(args: argparse.Namespace) -> Callable[[], int]:
     if args.command == "check":
-        return lambda: _run_check(args)
+        from surge.check import check
+
+        return lambda: asyncio.run(check(args))
     if args.command == "serve":
         from surge.serve import serve
 
@@ -639,7 +641,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     from surge import logs
-    from surge.wiring import UsageError
+    from surge.wiring import CommandFailed, UsageError
 
     logs.setup(getattr(args, "log_format", None), getattr(args, "log_level", "info"))
     try:
@@ -647,6 +649,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as err:
         print(f"surge {args.command}: {err}", file=sys.stderr)
         return 2
+    except CommandFailed as err:
+        print(f"surge {args.command}: {err}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # `surge ... | head`: the reader left; say nothing more

@@ -31,6 +31,10 @@ class UsageError(Exception):
     """Bad flags or inputs: one line on stderr, exit 2."""
 
 
+class CommandFailed(Exception):
+    """The inputs were fine, the command failed (a service unreachable): one line, exit 1."""
+
+
 def prometheus_settings(args: argparse.Namespace) -> PrometheusSettings:
     headers: dict[str, str] = {}
     for item in args.prometheus_header or []:

@@ -7,17 +7,22 @@ from pathlib import Path
 import pytest
 
 from adapter.config import AdapterConfig, DiscoveryRule, NameMapping, RegexFilter, ResourceMapping
-from adapter.rules import ConfigError, check_config, load_config, parse_config
+from adapter.rules import ConfigError, check_config, check_text, load_config, parse_config
 from apiservice.provider import GroupResource
 
 CONFIGS = Path(__file__).parent / "configs"
 
 
+NO_QUERY = (
+    "no metricsQuery: its metrics are listed but every request for them answers 404 "
+    '(prometheus-adapter logs "empty query produced by metrics query template")'
+)
+
+
 def problems(text: str) -> list[str]:
-    with pytest.raises(ConfigError) as err:
-        parse_config(text, "c.yaml")
-    assert str(err.value) == "\n".join(err.value.problems)
-    return err.value.problems
+    """What `surge check` prints: errors, then warnings."""
+    check = check_text(text, "c.yaml")
+    return check.errors + check.warning_lines
 
 
 def test_pa_default_rules_load_into_dataclasses() -> None:
@@ -147,7 +152,6 @@ def test_broken_config_reports_every_problem_with_its_line() -> None:
         f + "24: rules[4].resources.namespaced: expected true or false, got a string",
         f + "25: rules[4].metricsQuery: unable to parse metrics query template: "
         "template: metrics-query:1: bad character U+003E '>'",
-        f + '26: rules[5]: missing required field "metricsQuery"',
         f + "28: rules[6].metricsQuery: the template fails on every request: "
         'template: metrics-query:1:2: executing "metrics-query" at <.Nope>: '
         "can't evaluate field Nope in type naming.queryTemplateArgs",
@@ -161,10 +165,13 @@ def test_broken_config_reports_every_problem_with_its_line() -> None:
         "namespaces and nodes",
         f + '39: resourceRules.window: unknown unit " minutes" in duration "5 minutes"',
     ]
-    assert check_config(path) == expected
+    check = check_config(path)
+    assert check.errors == expected
+    assert check.warning_lines == [f + "26: warning: rules[5]: " + NO_QUERY]
+    # prometheus-adapter starts on what fails only at query time: so does Surge
     with pytest.raises(ConfigError) as err:
         load_config(path)
-    assert str(err.value).splitlines() == expected
+    assert str(err.value).splitlines() == [e for e in expected if "fails on every request" not in e]
 
 
 @pytest.mark.parametrize(
@@ -178,17 +185,14 @@ def test_broken_config_reports_every_problem_with_its_line() -> None:
         ("rules: []\nrules: []\n", ['c.yaml:2: duplicate key "rules" (first at line 1)']),
         ("rule: []\n", ['c.yaml:1: unknown field "rule" (did you mean "rules"?)']),
         ("metricsQuery: x\n", ['c.yaml:1: unknown field "metricsQuery"']),
-        (
-            "rules:\n- seriesQuery: x\n",
-            ['c.yaml:2: rules[0]: missing required field "metricsQuery"'],
-        ),
+        ("rules:\n- seriesQuery: x\n", ["c.yaml:2: warning: rules[0]: " + NO_QUERY]),
         (
             "rules:\n- metricsQuery: x\n",
             ['c.yaml:2: rules[0]: missing required field "seriesQuery"'],
         ),
         (
             "rules:\n- seriesQuery: x\n  metricsQuery: '   '\n",
-            ['c.yaml:2: rules[0]: missing required field "metricsQuery"'],
+            ["c.yaml:2: warning: rules[0]: " + NO_QUERY],
         ),
         (
             "rules:\n- seriesQuery: x\n  metricsQuery: {a: b}\n",
@@ -281,15 +285,15 @@ def test_templates_are_checked_with_the_inputs_of_their_kind() -> None:
 
 def test_unreadable_files_are_one_problem(tmp_path: Path) -> None:
     missing = tmp_path / "missing.yaml"
-    assert check_config(str(missing)) == [
+    assert check_config(str(missing)).errors == [
         f"{missing}: unable to read the config file: No such file or directory"
     ]
-    assert check_config(str(tmp_path)) == [
+    assert check_config(str(tmp_path)).errors == [
         f"{tmp_path}: unable to read the config file: Is a directory"
     ]
     latin1 = tmp_path / "latin1.yaml"
     latin1.write_bytes(b"rules: []\n# caf\xe9\n")
-    assert check_config(str(latin1)) == [
+    assert check_config(str(latin1)).errors == [
         f"{latin1}: unable to read the config file: not UTF-8 (invalid continuation byte)"
     ]
 
@@ -297,3 +301,39 @@ def test_unreadable_files_are_one_problem(tmp_path: Path) -> None:
 def test_load_config_returns_the_source() -> None:
     path = str(CONFIGS / "rich.yaml")
     assert load_config(path).source == path
+
+
+UNBALANCED = """\
+rules:
+- seriesQuery: 'http_requests_waiting{namespace!="",pod!=""}'
+  resources: {template: <<.Resource>>}
+  metricsQuery: 'sum(<<.Series>>{<<.LabelMatchers>>} by (<<.GroupBy>>)'
+"""
+
+
+def test_rendered_queries_are_parsed_as_promql_yet_load_as_prometheus_adapter_loads_them() -> None:
+    assert problems(UNBALANCED) == [
+        "c.yaml:4: rules[0].metricsQuery: not valid PromQL once rendered (unclosed left "
+        'parenthesis): sum(surge_check_series_total{namespace="default",pod="surge-check-pod"} '
+        "by (pod)"
+    ]
+    assert len(parse_config(UNBALANCED, "c.yaml").rules) == 1  # it fails at query time
+
+
+@pytest.mark.parametrize(
+    ("series_query", "expected"),
+    [
+        ("'up{job=\"a\"'", "not valid PromQL (unexpected end of input inside braces)"),
+        ("'sum(up)'", "not a series selector (`name{label=...}`), as match[] needs"),
+    ],
+)
+def test_series_queries_must_be_selectors(series_query: str, expected: str) -> None:
+    text = f"rules:\n- seriesQuery: {series_query}\n  metricsQuery: 'sum(<<.Series>>)'\n"
+    assert problems(text) == [f"c.yaml:2: rules[0].seriesQuery: {expected}"]
+
+
+def test_a_rule_without_metrics_query_is_a_warning_not_an_error() -> None:
+    text = "rules:\n- seriesQuery: 'gpu_utilisation'\n  resources: {template: <<.Resource>>}\n"
+    check = check_text(text, "c.yaml")
+    assert check.errors == [] and check.config is not None
+    assert check.warning_lines == ["c.yaml:2: warning: rules[0]: " + NO_QUERY]

@@ -37,6 +37,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = {
     "seed": ROOT / "deploy" / "config" / "seed-rules.yaml",
     "rich": ROOT / "tests" / "adapter" / "configs" / "rich.yaml",
+    "no-query": ROOT / "tests" / "adapter" / "configs" / "no-metrics-query.yaml",
 }
 DISCOVERY = (
     "/apis/custom.metrics.k8s.io/v1beta1",

@@ -36,7 +36,7 @@ pytestmark = pytest.mark.timeout(1200)
 CM1 = "/apis/custom.metrics.k8s.io/v1beta1"
 CM2 = "/apis/custom.metrics.k8s.io/v1beta2"
 EM = "/apis/external.metrics.k8s.io/v1beta1"
-SEED, RICH = "seed", "rich"
+SEED, RICH, NO_QUERY = "seed", "rich", "no-query"
 WAITING = "{ns}/pods/*/http_requests_waiting"  # seed and rich: pods/http_requests_waiting
 BAD_SELECTOR = "app==="
 
@@ -179,6 +179,12 @@ CASES = [
         ]
     ),
     em(RICH, "{third}", "ai_service_requests_waiting"),
+    # --- no-metrics-query.yaml: rules without metricsQuery are listed and answer 404
+    *(case(NO_QUERY, path) for path in DISCOVERY),
+    cm(NO_QUERY, CM2, WAITING, labelSelector="app=ai-service"),
+    cm(NO_QUERY, CM2, "{ns}/pods/{pod}/http_requests_waiting"),
+    cm(NO_QUERY, CM1, "{ns}/metrics/http_requests_waiting"),
+    em(NO_QUERY, "{ns}", "ai_service_requests_waiting_total"),
 ]
 
 
@@ -241,3 +247,28 @@ def test_malformed_metric_label_selector_is_a_bad_request(
     surge = surge_query(SEED, f"{base}?metricLabelSelector={bad}", source)
     assert dumps(parse(surge.body, "surge")) == dumps(pa_label_body)
     assert surge.exit_code == 1
+
+
+@pytest.mark.parametrize("source", ["objects", "kubeconfig"])
+def test_rules_without_metrics_query_are_listed_and_answer_404_as_prometheus_adapter(
+    source: str,
+    prometheus_adapter: Callable[[str], PrometheusAdapter],
+    surge_query: Callable[[str, str, str], SurgeAnswer],
+    prometheus_constant: ConstantData,
+) -> None:
+    """The rules load in both (PA starts on them) and are listed; a custom metric answers
+    404 and an external one 500, the same message in the log of both."""
+    logged = "empty query produced by metrics query template"
+    adapter = prometheus_adapter(NO_QUERY)
+    listed = parse(adapter.get(CM2).body, "prometheus-adapter")
+    assert "pods/http_requests_waiting" in {r["name"] for r in listed["resources"]}
+    for path, status in (
+        (f"{CM2}/namespaces/{{ns}}/pods/{{pod}}/http_requests_waiting", 404),
+        (f"{EM}/namespaces/{{ns}}/ai_service_requests_waiting_total", 500),
+    ):
+        path = _fill(path, prometheus_constant)
+        pa = adapter.get(path)
+        surge = surge_query(NO_QUERY, path, source)
+        assert pa.status == status and parse(surge.body, "surge")["code"] == status, pa.body
+        assert surge.exit_code == 1
+        assert logged in adapter.log_tail(20_000) and logged in surge.stderr, surge.stderr
