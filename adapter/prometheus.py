@@ -150,6 +150,11 @@ class PrometheusClient:
         self._token: str | None = None
         self._token_read_at = -math.inf
 
+    def check_tls(self) -> None:
+        """Load the CA and client certificate now: a bad file is a startup error, not a
+        failure of every call (ssl.SSLError or OSError)."""
+        self._ssl()
+
     def _ssl(self) -> ssl.SSLContext | bool:
         s = self.settings
         if not self.base.startswith("https"):

@@ -4,13 +4,59 @@ the reviews of delegated auth, and `surge explain`."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
+import yaml
+
 from apiservice.errors import APIError, ServiceUnavailable
 
 JSON = "application/json"
+
+
+class KubeconfigError(Exception):
+    """A kubeconfig (or the in-cluster configuration) that cannot be used: one line."""
+
+
+def _kubeconfig_problem(path: str) -> str | None:
+    """What is wrong with the file at `path` before kubernetes-asyncio reads it (it
+    answers a missing, empty or non-mapping file with a confusing message)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            doc = yaml.safe_load(f)
+    except OSError as err:
+        return f"{path}: {err.strerror}"
+    except UnicodeDecodeError:
+        return f"{path}: not a kubeconfig: not UTF-8 text"
+    except yaml.YAMLError as err:
+        return f"{path}: not a kubeconfig: invalid YAML: {str(err).splitlines()[0]}"
+    if not isinstance(doc, dict) or not doc.get("clusters"):
+        return f"{path}: not a kubeconfig: no clusters in it"
+    return None
+
+
+async def load_client(kubeconfig: str | None) -> Any:
+    """A kubernetes-asyncio ApiClient from `kubeconfig`, or in-cluster when None; raise
+    KubeconfigError naming the file (or the in-cluster configuration) and the problem."""
+    from kubernetes_asyncio import config as kube_config
+    from kubernetes_asyncio.client import ApiClient, Configuration
+
+    if kubeconfig:
+        problem = await asyncio.to_thread(_kubeconfig_problem, kubeconfig)
+        if problem is not None:
+            raise KubeconfigError(problem)
+    try:
+        if kubeconfig:
+            return await kube_config.new_client_from_config(config_file=kubeconfig)
+        configuration = Configuration()
+        kube_config.load_incluster_config(client_configuration=configuration)
+        return ApiClient(configuration=configuration)
+    except Exception as err:  # kubernetes-asyncio's ConfigException, KeyError, TypeError...
+        where = kubeconfig or "the in-cluster configuration"
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise KubeconfigError(f"{where}: {first}") from None
 
 
 class KubeUnreachable(ServiceUnavailable):
@@ -24,6 +70,12 @@ class KubeAPIError(APIError):
         super().__init__(message)
         self.code = status
         self.path = path
+
+
+def _why(err: Exception) -> str:
+    """An exception in one line: its text, or its type when it has none (timeouts)."""
+    text = str(err).splitlines()[0] if str(err) else ""
+    return text or type(err).__name__
 
 
 def _decode(raw: bytes) -> Any:
@@ -62,7 +114,7 @@ class KubeClient:
                 _request_timeout=limit_s or self.timeout_s,
             )
         except Exception as err:  # aiohttp's errors, timeouts, refused connections
-            raise KubeUnreachable(f"Kubernetes API unreachable ({path}): {err!r}") from None
+            raise KubeUnreachable(f"Kubernetes API unreachable ({path}): {_why(err)}") from None
 
     async def request(
         self,
@@ -77,7 +129,7 @@ class KubeClient:
         try:
             raw = await resp.read()
         except Exception as err:
-            raise KubeUnreachable(f"Kubernetes API unreachable ({path}): {err!r}") from None
+            raise KubeUnreachable(f"Kubernetes API unreachable ({path}): {_why(err)}") from None
         finally:
             resp.release()
         return resp.status, _decode(raw)

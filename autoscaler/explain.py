@@ -27,6 +27,7 @@ from typing import Any, TextIO
 from adapter.objects import KubeAPI
 from adapter.resources import BUILTIN, ResourceMapper, guess_plural
 from apiservice.errors import APIError
+from apiservice.kube import KubeconfigError, load_client
 from apiservice.quantity import Quantity, QuantityError
 from autoscaler.cases import CaseError, evaluate, read_hpa
 from autoscaler.core import conditions as c
@@ -787,16 +788,6 @@ def render(expl: Explanation, out: TextIO) -> None:
 # --- the command ----------------------------------------------------------------------------
 
 
-async def _kube_api(kubeconfig: str | None) -> KubeAPI:
-    from kubernetes_asyncio import config as kube_config
-    from kubernetes_asyncio.client import ApiClient
-
-    if kubeconfig:
-        return KubeAPI(await kube_config.new_client_from_config(config_file=kubeconfig))
-    kube_config.load_incluster_config()
-    return KubeAPI(ApiClient())
-
-
 async def run(
     target: str,
     kubeconfig: str | None = None,
@@ -818,11 +809,10 @@ async def run(
         print(f"surge explain: {e}\n{USAGE}", file=err)
         return 2
     try:
-        api = await _kube_api(kubeconfig)
-    except Exception as e:
-        where = kubeconfig or "the in-cluster configuration"
+        api = KubeAPI(await load_client(kubeconfig))
+    except KubeconfigError as e:
         print(
-            f"surge explain: cannot load Kubernetes client config from {where}: {e}"
+            f"surge explain: cannot load Kubernetes client config: {e}"
             + ("" if kubeconfig else " (pass --kubeconfig)"),
             file=err,
         )

@@ -14,9 +14,8 @@ import asyncio
 from adapter.naming import namer_problems
 from adapter.objects import KubeAPI, ObjectsFileError, StaticObjects
 from adapter.resources import ResourceMapper
-from adapter.rules import check_config
-from apiservice.errors import APIError
-from surge.wiring import CommandFailed, UsageError, api_client
+from adapter.rules import ConfigError, check_config
+from surge.wiring import UsageError, api_client, discover
 
 
 async def _mapper(args: argparse.Namespace) -> ResourceMapper:
@@ -28,9 +27,7 @@ async def _mapper(args: argparse.Namespace) -> ResourceMapper:
             raise UsageError(str(err)) from None
     api = KubeAPI(await api_client(args.kubeconfig, "objects"))
     try:
-        return await api.discover()
-    except APIError as err:
-        raise CommandFailed(f"cannot discover the cluster's resources: {err.message}") from None
+        return await discover(api)
     finally:
         await api.client.close()
 
@@ -41,7 +38,10 @@ async def _judge(args: argparse.Namespace) -> tuple[list[str], list[str]]:
         from adapter.forecast.rules import check_forecast_config
 
         return check_forecast_config(args.file), []
-    result = check_config(args.file)
+    try:
+        result = check_config(args.file)
+    except ConfigError as err:  # unreadable: not a verdict on its content
+        raise UsageError(err.problems[0]) from None
     errors = result.errors
     if result.config is not None and (args.objects or args.kubeconfig):
         errors += namer_problems(result.config, await _mapper(args))

@@ -12,6 +12,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
+from typing import NoReturn
 
 from surge import __version__
 
@@ -25,6 +26,16 @@ def _duration(text: str) -> float:
         return parse_duration(text)
     except ValueError as err:
         raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port {port} is not within 0-65535")
+    return port
 
 
 def _backend_flags(p: argparse.ArgumentParser) -> None:
@@ -174,7 +185,7 @@ def _log_flags(p: argparse.ArgumentParser) -> None:
 def _serve_flags(p: argparse.ArgumentParser) -> None:
     s = p.add_argument_group("serving")
     s.add_argument("--bind-address", default="0.0.0.0", help="address to listen on")
-    s.add_argument("--secure-port", type=int, default=6443, help="HTTPS port (default 6443)")
+    s.add_argument("--secure-port", type=_port, default=6443, help="HTTPS port (default 6443)")
     s.add_argument("--tls-cert-file", help="serving certificate (PEM)")
     s.add_argument("--tls-private-key-file", help="serving key (PEM)")
     s.add_argument(
@@ -459,7 +470,7 @@ def _scaler_flags(p: argparse.ArgumentParser) -> None:
     k = p.add_argument_group("KEDA external scaler (gRPC)")
     k.add_argument(
         "--scaler-port",
-        type=int,
+        type=_port,
         default=0,
         metavar="PORT",
         help="serve KEDA's external scaler over gRPC on this port, with the HTTPS serving "
@@ -478,8 +489,15 @@ def _scaler_flags(p: argparse.ArgumentParser) -> None:
     )
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a usage error on one line (not the usage block, then the error)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="surge",
         description="Custom and external metrics API for Kubernetes autoscaling, "
         "from Prometheus (prometheus-adapter compatible).",
@@ -518,8 +536,8 @@ def build_parser() -> argparse.ArgumentParser:
     query.add_argument("path", help="API path as `kubectl get --raw` takes it")
 
     demo = sub.add_parser("demo", help="local Prometheus with generated data + Surge, no cluster")
-    demo.add_argument("--port", type=int, default=6443, help="Surge's HTTPS port (default 6443)")
-    demo.add_argument("--prometheus-port", type=int, default=0, help="default: a free port")
+    demo.add_argument("--port", type=_port, default=6443, help="Surge's HTTPS port (default 6443)")
+    demo.add_argument("--prometheus-port", type=_port, default=0, help="default: a free port")
     demo.add_argument("--workdir", default=None, help="where data and certificates go")
     _log_flags(demo)
 
@@ -656,6 +674,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:  # `surge ... | head`: the reader left; say nothing more
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except Exception as err:  # a bug: still one line; the traceback goes to the debug log
+        log.debug("unexpected error", exc_info=True)
+        first = str(err).splitlines()[0] if str(err) else ""
+        print(
+            f"surge {args.command}: unexpected error: {type(err).__name__}: {first} "
+            "(--log-level=debug shows where)",
+            file=sys.stderr,
+        )
         return 1
 
 

@@ -53,7 +53,10 @@ def _tls_pair(args: argparse.Namespace) -> tuple[Path, Path]:
     hosts = ["localhost", "127.0.0.1", "::1"]
     if args.bind_address not in ("0.0.0.0", "::", *hosts):
         hosts.append(args.bind_address)
-    return self_signed(Path(args.cert_dir), hosts)
+    try:
+        return self_signed(Path(args.cert_dir), hosts)
+    except OSError as err:
+        raise UsageError(f"--cert-dir {args.cert_dir}: {err.strerror}") from None
 
 
 def _tls_settings(args: argparse.Namespace) -> tuple[ssl.TLSVersion, str | None]:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import logging
-import os
+import ssl
+import urllib.parse
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -21,8 +21,11 @@ from adapter.forecast.service import Forecaster, ForecastSettings
 from adapter.objects import ClusterObjects, KubeAPI, ObjectIndex, StaticObjects
 from adapter.prometheus import PrometheusClient, PrometheusSettings
 from adapter.provider import PrometheusProvider
+from adapter.resources import ResourceMapper
 from adapter.resources_provider import ResourceMetricsSource
 from adapter.rules import load_config
+from apiservice.errors import APIError
+from apiservice.kube import KubeconfigError, load_client
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +36,45 @@ class UsageError(Exception):
 
 class CommandFailed(Exception):
     """The inputs were fine, the command failed (a service unreachable): one line, exit 1."""
+
+
+_PROMETHEUS_FILES = (
+    "prometheus_token_file",
+    "prometheus_password_file",
+    "prometheus_ca_file",
+    "prometheus_client_tls_cert_file",
+    "prometheus_client_tls_key_file",
+)
+
+
+def _check_prometheus_inputs(args: argparse.Namespace) -> None:
+    url = urllib.parse.urlsplit(args.prometheus_url)
+    if url.scheme not in ("http", "https") or not url.hostname:
+        raise UsageError(
+            f"--prometheus-url {args.prometheus_url!r}: expected http(s)://HOST[:PORT][/PATH]"
+        )
+    for flag in _PROMETHEUS_FILES:
+        path = getattr(args, flag)
+        if path is None:
+            continue
+        try:
+            with open(path, "rb"):
+                pass
+        except OSError as err:
+            raise UsageError(
+                f"cannot read --{flag.replace('_', '-')} {path}: {err.strerror}"
+            ) from None
+
+
+def prometheus_client(args: argparse.Namespace) -> PrometheusClient:
+    """The Prometheus client of the flags, its files read once now to fail early."""
+    _check_prometheus_inputs(args)
+    client = PrometheusClient(prometheus_settings(args))
+    try:
+        client.check_tls()
+    except (ssl.SSLError, OSError) as err:
+        raise UsageError(f"Prometheus' TLS files: {err}") from None
+    return client
 
 
 def prometheus_settings(args: argparse.Namespace) -> PrometheusSettings:
@@ -75,27 +117,23 @@ def adapter_config(path: str) -> AdapterConfig:
 
 async def api_client(kubeconfig: str | None, purpose: str) -> Any:
     """A kubernetes-asyncio ApiClient from `kubeconfig`, or in-cluster when None."""
-    from kubernetes_asyncio import config as kube_config
-    from kubernetes_asyncio.client import ApiClient, Configuration
-
-    if kubeconfig and not await asyncio.to_thread(os.path.isfile, kubeconfig):
-        raise UsageError(f"cannot load the {purpose} Kubernetes client: no file {kubeconfig}")
     try:
-        if kubeconfig:
-            return await kube_config.new_client_from_config(config_file=kubeconfig)
-        configuration = Configuration()
-        kube_config.load_incluster_config(client_configuration=configuration)
-        return ApiClient(configuration=configuration)
-    except Exception as err:
-        where = kubeconfig or "in-cluster configuration"
+        return await load_client(kubeconfig)
+    except KubeconfigError as err:
         hint = (
             " (pass --kubeconfig, or --objects FILE to run without a cluster)"
             if purpose == "objects" and not kubeconfig
             else ""
         )
-        raise UsageError(
-            f"cannot load the {purpose} Kubernetes client from {where}: {err}{hint}"
-        ) from None
+        raise UsageError(f"cannot load the {purpose} Kubernetes client: {err}{hint}") from None
+
+
+async def discover(api: KubeAPI) -> ResourceMapper:
+    """The cluster's resources; an API that cannot answer fails the command (exit 1)."""
+    try:
+        return await api.discover()
+    except APIError as err:
+        raise CommandFailed(f"cannot discover the cluster's resources: {err.message}") from None
 
 
 async def _kube_api(kubeconfig: str | None) -> KubeAPI:
@@ -181,7 +219,7 @@ async def backend(args: argparse.Namespace, *, watch: bool) -> AsyncIterator[Bac
     """Everything a provider needs, closed on exit. `watch` keeps an object index live."""
     registry = CollectorRegistry()
     config = adapter_config(args.config)
-    prometheus = PrometheusClient(prometheus_settings(args))
+    prometheus = prometheus_client(args)
     api: KubeAPI | None = None
     objects: ObjectIndex
     try:
@@ -194,7 +232,7 @@ async def backend(args: argparse.Namespace, *, watch: bool) -> AsyncIterator[Bac
                 raise UsageError(str(err)) from None
         else:
             api = await _kube_api(args.kubeconfig)
-            objects = ClusterObjects(api, await api.discover(), watch=watch)
+            objects = ClusterObjects(api, await discover(api), watch=watch)
         discovery = SeriesDiscovery(
             config,
             prometheus,

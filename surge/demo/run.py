@@ -81,7 +81,10 @@ def _prepare(args: argparse.Namespace) -> tuple[Path, list[str]]:
     """Files first, before any event loop: the history backfill and the objects file."""
     _port_free(args.port)
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="surge-demo-"))
-    workdir.mkdir(parents=True, exist_ok=True)
+    try:
+        workdir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UsageError(f"--workdir {workdir}: {err.strerror}") from None
     pods = demodata.pod_names(PODS)
     data_dir = workdir / "prometheus"
     if not data_dir.exists():

@@ -284,18 +284,16 @@ def test_templates_are_checked_with_the_inputs_of_their_kind() -> None:
 
 
 def test_unreadable_files_are_one_problem(tmp_path: Path) -> None:
-    missing = tmp_path / "missing.yaml"
-    assert check_config(str(missing)).errors == [
-        f"{missing}: unable to read the config file: No such file or directory"
-    ]
-    assert check_config(str(tmp_path)).errors == [
-        f"{tmp_path}: unable to read the config file: Is a directory"
-    ]
     latin1 = tmp_path / "latin1.yaml"
     latin1.write_bytes(b"rules: []\n# caf\xe9\n")
-    assert check_config(str(latin1)).errors == [
-        f"{latin1}: unable to read the config file: not UTF-8 (invalid continuation byte)"
-    ]
+    for path, problem in (
+        (tmp_path / "missing.yaml", "No such file or directory"),
+        (tmp_path, "Is a directory"),
+        (latin1, "not UTF-8 (invalid continuation byte)"),
+    ):
+        with pytest.raises(ConfigError) as err:
+            check_config(str(path))
+        assert err.value.problems == [f"{path}: unable to read the config file: {problem}"]
 
 
 def test_load_config_returns_the_source() -> None:
