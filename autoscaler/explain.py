@@ -806,7 +806,7 @@ async def run(
     try:
         namespace, name = parse_target(target)
     except ValueError as e:
-        print(f"surge explain: {e}\n{USAGE}", file=err)
+        print(f"surge explain: {e} ({USAGE})", file=err)
         return 2
     try:
         api = KubeAPI(await load_client(kubeconfig))

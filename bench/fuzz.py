@@ -12,7 +12,10 @@ escapes, and that no client mistake is answered with a 5xx:
 - app: the whole aiohttp application (routing, selectors, errors), through an HTTP client;
 - http: raw request bytes on a socket (bad request lines, headers, lengths);
 - engine: batched answers against per-request answers on generated fleets in a real
-  Prometheus (bench/variety.py): equal, errors included.
+  Prometheus (bench/variety.py): equal, errors included;
+- cli: every `surge` command (bench/commands.py) as a subprocess, on a file it reads
+  replaced by a mutated valid one or a broken one: no traceback, exit 0, 1 or 2, one line
+  of diagnosis. A few seconds each: `--cli-examples` (40 by default) bounds it apart.
 
 The suite runs each target briefly (tests/security/test_fuzz.py); this command runs
 100,000 inputs in all by default and prints a table of inputs, rate and failures.
@@ -30,6 +33,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -61,7 +65,7 @@ from apiservice.quantity import Quantity
 from apiservice.routes import resolve
 from apiservice.selectors import Selector, SelectorError, parse_selector
 from apiservice.server import build_app
-from bench import variety
+from bench import commands, variety
 
 # -- strategies ----------------------------------------------------------------------------------
 
@@ -478,8 +482,21 @@ TARGETS: dict[str, tuple[st.SearchStrategy[Any], float]] = {
 }
 
 
-def run(total: int, only: list[str] | None = None) -> list[Result]:
-    chosen = {k: v for k, v in TARGETS.items() if not only or k in only}
+def run(total: int, only: list[str] | None = None, cli_examples: int = 40) -> list[Result]:
+    results = _run_in_process(total, [t for t in only or TARGETS if t != "cli"])
+    if cli_examples > 0 and (not only or "cli" in only):
+        cli = CliHarness()
+        try:
+            results.append(run_target("cli", cli.inputs, cli.check, cli_examples))
+        finally:
+            cli.close()
+    return results
+
+
+def _run_in_process(total: int, only: list[str]) -> list[Result]:
+    if not only:
+        return []
+    chosen = {k: v for k, v in TARGETS.items() if k in only}
     weight = sum(share for _, share in chosen.values())
     harness = AppHarness() if {"app", "http"} & chosen.keys() else None
     equivalence = variety.Equivalence() if "engine" in chosen else None
@@ -508,6 +525,63 @@ def run(total: int, only: list[str] | None = None) -> list[Result]:
     return results
 
 
+# -- cli: the commands themselves, on mutated files ----------------------------------------
+
+
+def _mutations(seed: bytes) -> st.SearchStrategy[bytes]:
+    """`seed` cut short, with bytes spliced in, or a line dropped."""
+    cut = st.integers(0, len(seed)).map(lambda n: seed[:n])
+    spliced = st.tuples(st.integers(0, len(seed)), st.binary(max_size=12)).map(
+        lambda t: seed[: t[0]] + t[1] + seed[t[0] :]
+    )
+    lines = seed.splitlines(keepends=True)
+    dropped = st.integers(0, max(len(lines) - 1, 0)).map(
+        lambda i: b"".join(lines[:i] + lines[i + 1 :])
+    )
+    return st.one_of(cut, spliced, dropped)
+
+
+def _cli_seeds(work: commands.Workspace) -> list[bytes]:
+    return [
+        commands.SEED_RULES.read_bytes(),
+        commands.SEED_HPA.read_bytes(),
+        work.objects.read_bytes(),
+        work.dead_kubeconfig.read_bytes(),
+    ]
+
+
+class CliHarness:
+    """A workspace for bench/commands.py's slots; each input is one command run."""
+
+    TIMEOUT_S = 15.0  # a mutated file that is still valid lets `serve` start: stop it there
+
+    def __init__(self) -> None:
+        import tempfile
+
+        self._dir = tempfile.TemporaryDirectory(prefix="surge-fuzz-cli-")
+        self.work = commands.Workspace(Path(self._dir.name)).prepare()
+        self.slots = self.work.slots()
+        broken = [c for c in commands.BROKEN_FILES.values() if isinstance(c, bytes)]
+        contents = st.one_of(st.sampled_from(broken), *map(_mutations, _cli_seeds(self.work)))
+        self.inputs = st.tuples(st.sampled_from(sorted(self.slots)), contents)
+
+    def check(self, drawn: tuple[str, bytes]) -> None:
+        name, content = drawn
+        path = self.work.root / "fuzzed"
+        path.write_bytes(content)
+        argv = tuple(str(path) if a == "{}" else a for a in self.slots[name].argv)
+        outcome = commands.run(argv, self.TIMEOUT_S)
+        problems = outcome.problems()
+        if problems:
+            raise FuzzFailure(
+                f"surge {' '.join(argv)} on {content[:200]!r}: {', '.join(problems)}; "
+                f"stderr: {outcome.stderr[-400:]!r}"
+            )
+
+    def close(self) -> None:
+        self._dir.cleanup()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench fuzz", description=__doc__)
     add_arguments(parser)
@@ -517,12 +591,18 @@ def main(argv: list[str] | None = None) -> int:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--examples", type=int, default=100_000, help="inputs in all")
     parser.add_argument(
-        "--target", action="append", choices=sorted(TARGETS), help="only these targets"
+        "--target", action="append", choices=[*sorted(TARGETS), "cli"], help="only these targets"
+    )
+    parser.add_argument(
+        "--cli-examples",
+        type=int,
+        default=40,
+        help="command runs of the cli target (seconds each; 0: none)",
     )
 
 
 def run_command(args: argparse.Namespace) -> int:
-    results = run(args.examples, args.target)
+    results = run(args.examples, args.target, args.cli_examples)
     print(f"{'target':<12}{'inputs':>10}{'seconds':>10}{'inputs/s':>10}  result")
     for r in results:
         rate = r.inputs / r.seconds if r.seconds else 0.0

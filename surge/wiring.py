@@ -73,7 +73,9 @@ def prometheus_client(args: argparse.Namespace) -> PrometheusClient:
     try:
         client.check_tls()
     except (ssl.SSLError, OSError) as err:
-        raise UsageError(f"Prometheus' TLS files: {err}") from None
+        files = [args.prometheus_ca_file, args.prometheus_client_tls_cert_file]
+        named = ", ".join(f for f in files if f)
+        raise UsageError(f"cannot load Prometheus' TLS files ({named}): {err}") from None
     return client
 
 

@@ -71,3 +71,13 @@ def test_the_only_5xx_allowed_is_the_documented_one(harness: fuzz.AppHarness) ->
         harness._send("GET", URL(path).with_query(labelSelector="a===b"))
     )
     assert status == 400 and not fuzz._documented_500(body)
+
+
+def test_the_commands_on_mutated_files() -> None:
+    """The cli target: a few `surge` runs on mutated and broken files (seconds each)."""
+    cli = fuzz.CliHarness()
+    try:
+        result = fuzz.run_target("cli", cli.inputs, cli.check, 6)
+    finally:
+        cli.close()
+    assert result.failure == "" and result.inputs > 0
