@@ -125,6 +125,13 @@ def _slots(work: Workspace) -> dict[str, Slot]:
         ),
         "simulate --timeline": Slot(("simulate", "--timeline", "{}", "--hpa", hpa, *sim)),
         "simulate --hpa": Slot(("simulate", "--scenario", "seed-workday", "--hpa", "{}", *sim)),
+        "simulate --capacity": Slot(
+            ("simulate", "--scenario", "seed-workday", "--capacity", "{}", *sim)
+        ),
+        "simulate --traffic": Slot(("simulate", "--traffic", "{}", "--hpa", hpa, *sim)),
+        "capacity fit --timeline": Slot(
+            ("capacity", "fit", "--timeline", "{}", f"--out={work.root / 'capacity.yaml'}")
+        ),
     }
 
 
@@ -138,6 +145,8 @@ def verbs(work: Workspace) -> dict[str, tuple[str, ...]]:
         "hpa evaluate": (str(SEED_CASE),),
         "explain": ("ai-platform/ai-service",),
         "simulate": (),
+        "capacity export": ("--seed",),
+        "capacity fit": (),
     }
 
 
@@ -166,7 +175,7 @@ class Workspace:
         self.dead_kubeconfig = root / "unreachable.kubeconfig"
 
     def prepare(self) -> Workspace:
-        from surge.demodata import demo_objects, pod_names
+        from surge.demo.data import demo_objects, pod_names
 
         self.root.mkdir(parents=True, exist_ok=True)
         every = demo_objects(pod_names(2, seed="corpus"))

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from surge.demodata import demo_objects
+from surge.demo.data import demo_objects
 from tests.support.kube_standin import KubeStandinThread
 
 ROOT = Path(__file__).resolve().parents[2]
