@@ -57,7 +57,7 @@ def test_prometheus_adapter_refuses_a_forecast_section_in_its_config(
         in str(caught.value)
     )
     # Surge says the same of its --config, and takes the rules from a file of their own.
-    assert check_config(str(combined)) == [
+    assert check_config(str(combined)).errors == [
         f'{combined}:{line}: unknown field "forecastRules": forecast rules go in a file of '
         "their own, given by --forecast-config (prometheus-adapter refuses them here too)"
     ]
