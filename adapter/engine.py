@@ -646,10 +646,15 @@ class OptimizedEngine(NaiveEngine):
                 log.error("refresh of %s failed: %r", entry.rule, result)
         return len(due)
 
+    @property
+    def refresh_tick_s(self) -> float:
+        """How often the refresh-ahead loop looks for due entries: twice within the margin
+        refresh-ahead leaves, so a hot key is refreshed before its snapshot expires."""
+        return max(0.05, self.settings.freshness_s * (1 - self.settings.refresh_ahead) / 2)
+
     async def _refresh_loop(self) -> None:
-        tick = max(0.05, self.settings.freshness_s * (1 - self.settings.refresh_ahead) / 2)
         while True:
-            await self.sleep(tick)
+            await self.sleep(self.refresh_tick_s)
             try:
                 await self.refresh_due()
             except asyncio.CancelledError:

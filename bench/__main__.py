@@ -8,7 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-from bench import forecast, shared, storm
+from bench import forecast, kube, shared, storm
 from surge.demo.localprom import PrometheusError
 
 
@@ -70,6 +70,12 @@ def _parser() -> argparse.ArgumentParser:
         default=360.0,
         help="seconds to wait for bench/build_prometheus_adapter.sh before PA is null",
     )
+    s.add_argument(
+        "--kube",
+        choices=kube.KUBES,
+        help="the Kubernetes API every server reads: real (tests/e2e's kube-apiserver; the "
+        "default when tests/e2e/build.sh has built it) or standin (the Python stand-in)",
+    )
     s.add_argument("--workdir", type=Path, help="keep logs and data here (default: a temp dir)")
     s.add_argument("--json", action="store_true", help="print one JSON object")
     shared.add_parser(commands)
@@ -80,7 +86,7 @@ def _parser() -> argparse.ArgumentParser:
         help="hypothesis on routes, selectors, config, Prometheus answers, auth and the app",
     )
     k = commands.add_parser(
-        "kube-standin", help="(internal) the Kubernetes stand-in process storm runs for PA"
+        "kube-standin", help="(internal) the Kubernetes stand-in process of `storm --kube standin`"
     )
     k.add_argument("--objects", type=Path, required=True)
     k.add_argument("--kubeconfig", type=Path, required=True)
@@ -100,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "forecast":
         return forecast.main(args)
     if args.command == "kube-standin":
-        storm.serve_standin(args.objects, args.kubeconfig)
+        kube.serve_standin(args.objects, args.kubeconfig)
         return 0
     if args.compress == "auto":
         compression = storm.auto_compression(args.hpas, args.metrics)
@@ -125,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     errors = Console(stderr=True)
     options = storm.Options(
         scenario,
+        kube=args.kube or kube.default_kube(),
         modes=args.modes,
         pa_build_timeout_s=args.pa_build_timeout,
         workdir=args.workdir,
@@ -135,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         errors.print("interrupted; every process the run started is stopped")
         return 130
-    except PrometheusError as err:
+    except (PrometheusError, kube.KubeError) as err:
         errors.print(f"[red]cannot run the storm:[/red] {err}")
         return 1
     if args.json:

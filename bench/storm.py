@@ -4,7 +4,9 @@ One run starts a real Prometheus holding the fleet's series (bench/fleet.py), th
 after the other, each server under test on loopback HTTPS, and drives the same storm at
 each: Surge (optimized engine), Surge `--engine=naive`, the bare handler (bench/bare.py,
 the upper bound of a Python server here) and, when it can be built, prometheus-adapter
-(PA) v0.12.0 with the same config, whose Kubernetes API is the stand-in.
+(PA) v0.12.0 with the same config. Every server lists its objects from, and authorizes
+requests through, the same Kubernetes API (bench/kube.py): a real kube-apiserver of
+tests/e2e's build, or the Python stand-in where that is not built.
 
 Each mode has three phases:
 
@@ -49,6 +51,7 @@ import yarl
 
 from apiservice.quantity import Quantity
 from bench import fleet
+from bench.kube import CLIENT_USER, FleetKube, fleet_kube, objects_lines
 from surge.certs import self_signed
 from surge.demo.localprom import LOOPBACK, LocalPrometheus, backfill, free_port
 
@@ -62,16 +65,27 @@ FIGURES = (
     "rps",
     "adapter_cpu_s",
     "prometheus_cpu_s",
+    "kube_api_cpu_s",
     "rss_mb",
     "max_age_s",
     "freshness_s",
 )
+# Ratios to Surge only for figures that measure the same work: not the oldest answer or
+# the freshness bound (properties, not costs); for the bare handler, which neither asks
+# Prometheus nor reads objects, only its latency and throughput (the bound).
+NO_RATIO = frozenset({"max_age_s", "freshness_s"})
+BARE_RATIOS = frozenset({"p50_ms", "p99_ms", "rps"})
 
 # A real cluster's clock: the HPA controller's sync period and Surge's defaults.
 SYNC_S = 15.0
 FRESHNESS_S = 10.0
 MAX_STALENESS_S = 120.0
 IDLE_AFTER_S = 60.0
+# Both servers: series relisted every 10 m (both defaults), listed back 2 h.
+RELIST_S = 600.0
+# Both servers' SubjectAccessReview cache (both defaults: allowed and denied answers 10 s).
+AUTH_CACHE_S = 10.0
+METRICS_MAX_AGE = "2h"
 HPA_WORKERS = 5  # kube-controller-manager --concurrent-horizontal-pod-autoscaler-syncs
 MAX_COMPRESSION = 5
 # `--compress auto` keeps the offered load at or under this (requests per second).
@@ -120,6 +134,14 @@ class Scenario:
     @property
     def idle_after_s(self) -> float:
         return IDLE_AFTER_S / self.compression
+
+    @property
+    def relist_s(self) -> float:
+        return RELIST_S / self.compression
+
+    @property
+    def auth_cache_s(self) -> float:
+        return AUTH_CACHE_S / self.compression
 
 
 def auto_compression(hpas: int, metrics: int) -> float:
@@ -496,7 +518,7 @@ class Workspace:
 
     def __post_init__(self) -> None:
         self.rules = self.root / "rules.yaml"
-        self.objects = self.root / "objects.yaml"
+        self.objects = self.root / "objects.jsonl"
         self.cert, self.key = (
             self.root / "tls" / "apiserver.crt",
             self.root / "tls" / "apiserver.key",
@@ -506,11 +528,12 @@ class Workspace:
 
     def write(self, services: list[fleet.Service]) -> None:
         self.rules.write_text(fleet.rules(self.catalog))
-        self.objects.write_text(objects_documents(fleet.objects(services)))
+        self.objects.write_text(objects_lines(fleet.objects(services)))
         self_signed(self.cert.parent, [LOOPBACK])
-        # PA authenticates callers by client certificate: O=system:masters may do anything.
+        # Both servers authenticate the load generator by client certificate, and ask the
+        # Kubernetes API whether this plain user may read the metrics (bench/kube.py).
         ca = trustme.CA()
-        leaf = ca.issue_cert("storm", common_name="storm", organization_name="system:masters")
+        leaf = ca.issue_cert(CLIENT_USER, common_name=CLIENT_USER)
         ca.cert_pem.write_to_path(str(self.ca))
         self.client_cert.write_bytes(b"".join(blob.bytes() for blob in leaf.cert_chain_pems))
         leaf.private_key_pem.write_to_path(str(self.client_key))
@@ -521,19 +544,30 @@ class Workspace:
         return context
 
     def startup_limit_s(self) -> float:
-        """Loading 15k objects from YAML takes Surge several seconds on this machine."""
+        """Listing 15k objects takes a server several seconds on this machine."""
         return 60.0 + self.scenario.hpas * (1 + self.scenario.pods) / 200.0
 
+    def relist(self) -> list[str]:
+        """The series-listing flags, the same for Surge and PA."""
+        return [
+            f"--metrics-relist-interval={_ms(self.scenario.relist_s)}",
+            f"--metrics-max-age={METRICS_MAX_AGE}",
+        ]
 
-def objects_documents(objects: list[dict[str, Any]]) -> str:
-    """One JSON document per object, `---` between them: JSON is YAML, so Surge's --objects
-    loader reads it, about twice as fast as one JSON list or block-style YAML with
-    PyYAML's pure-Python loader; and read_objects() splits it without a YAML parser."""
-    return "".join(f"---\n{json.dumps(obj, separators=(',', ':'))}\n" for obj in objects)
-
-
-def read_objects(text: str) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in text.splitlines() if line and line != "---"]
+    def delegated_auth(self, kube: FleetKube) -> list[str]:
+        """Client certificates checked against the run's CA, SubjectAccessReviews to the
+        fleet's API, cached as long (compressed like the sync period, so that as in a
+        cluster an HPA's next sync finds its review expired): the same flags for Surge
+        and PA."""
+        kc, ttl = str(kube.kubeconfig), _ms(self.scenario.auth_cache_s)
+        return [
+            f"--authentication-kubeconfig={kc}",
+            f"--authorization-kubeconfig={kc}",
+            "--authentication-skip-lookup",
+            f"--client-ca-file={self.ca}",
+            f"--authorization-webhook-cache-authorized-ttl={ttl}",
+            f"--authorization-webhook-cache-unauthorized-ttl={ttl}",
+        ]
 
 
 def _ms(seconds: float) -> str:
@@ -542,16 +576,14 @@ def _ms(seconds: float) -> str:
 
 @dataclass
 class Server:
-    """A server under test: its process, URL, and what else runs only for it."""
+    """A server under test: its process, URL, and the Kubernetes API processes it reads."""
 
     process: Process
     url: str
-    helpers: list[Process] = field(default_factory=list)
+    kube_pids: list[int] = field(default_factory=list)
 
     def stop(self) -> None:
         self.process.stop()
-        for helper in self.helpers:
-            helper.stop()
 
 
 async def _lists_metrics(client: Client, catalog: list[fleet.Metric]) -> bool:
@@ -562,19 +594,19 @@ async def _lists_metrics(client: Client, catalog: list[fleet.Metric]) -> bool:
     return all(m.name in listed for m in catalog)
 
 
-async def start_surge(ws: Workspace, engine: str) -> Server:
+async def start_surge(ws: Workspace, engine: str, kube: FleetKube) -> Server:
     sc, port = ws.scenario, free_port()
     argv = [
         sys.executable, "-m", "surge", "serve",
         "--config", str(ws.rules),
         "--prometheus-url", ws.prometheus_url,
-        "--objects", str(ws.objects),
+        "--kubeconfig", str(kube.kubeconfig),
         "--bind-address", LOOPBACK,
         "--secure-port", str(port),
         "--tls-cert-file", str(ws.cert),
         "--tls-private-key-file", str(ws.key),
-        "--insecure-skip-auth",
-        "--metrics-max-age", "2h",
+        *ws.delegated_auth(kube),
+        *ws.relist(),
         "--engine", engine,
         "--freshness", _ms(sc.freshness_s),
         "--max-staleness", _ms(sc.max_staleness_s),
@@ -583,7 +615,7 @@ async def start_surge(ws: Workspace, engine: str) -> Server:
         "--log-level", "warning",
     ]  # fmt: skip
     process = Process(f"surge ({engine})", argv, ws.root / f"surge-{engine}.log")
-    server = Server(process, f"https://{LOOPBACK}:{port}")
+    server = Server(process, f"https://{LOOPBACK}:{port}", kube.pids())
     process.start()
     try:
         await _wait_listed(server, ws)
@@ -593,7 +625,7 @@ async def start_surge(ws: Workspace, engine: str) -> Server:
     return server
 
 
-async def start_bare(ws: Workspace) -> Server:
+async def start_bare(ws: Workspace, kube: FleetKube) -> Server:
     port = free_port()
     argv = [
         sys.executable, "-m", "bench.bare",
@@ -602,7 +634,7 @@ async def start_bare(ws: Workspace) -> Server:
         "--tls-private-key-file", str(ws.key),
     ]  # fmt: skip
     process = Process("bare handler", argv, ws.root / "bare.log")
-    server = Server(process, f"https://{LOOPBACK}:{port}")
+    server = Server(process, f"https://{LOOPBACK}:{port}", kube.pids())
     process.start()
     client = Client(server.url, ws.ssl_context(), 1)
     try:
@@ -682,20 +714,9 @@ class AdapterBuild:
                 self._popen.wait(STOP_TIMEOUT_S)
 
 
-async def start_prometheus_adapter(ws: Workspace, build: AdapterBuild) -> Server:
+async def start_prometheus_adapter(ws: Workspace, build: AdapterBuild, kube: FleetKube) -> Server:
     binary = await build.binary()
-    kubeconfig = ws.root / "standin.kubeconfig"
-    standin = Process(
-        "Kubernetes API stand-in",
-        [
-            sys.executable, "-m", "bench", "kube-standin",
-            "--objects", str(ws.objects),
-            "--kubeconfig", str(kubeconfig),
-        ],
-        ws.root / "standin.log",
-    )  # fmt: skip
     port = free_port()
-    kc = str(kubeconfig)
     argv = [
         str(binary),
         f"--secure-port={port}",
@@ -703,15 +724,11 @@ async def start_prometheus_adapter(ws: Workspace, build: AdapterBuild) -> Server
         f"--cert-dir={ws.root / 'pa-certs'}",
         f"--tls-cert-file={ws.cert}",
         f"--tls-private-key-file={ws.key}",
-        f"--lister-kubeconfig={kc}",
-        f"--authentication-kubeconfig={kc}",
-        f"--authorization-kubeconfig={kc}",
-        "--authentication-skip-lookup",
-        f"--client-ca-file={ws.ca}",
+        f"--lister-kubeconfig={kube.kubeconfig}",
+        *ws.delegated_auth(kube),
         f"--prometheus-url={ws.prometheus_url}",
         f"--config={ws.rules}",
-        "--metrics-relist-interval=30s",
-        "--metrics-max-age=6h",
+        *ws.relist(),
         # PA lists the pods of every Pods-metric request through the Kubernetes API, and
         # client-go's default limit (5/s, burst 10) would cap it at 5 such answers/s.
         f"--client-qps={PA_CLIENT_QPS}",
@@ -720,45 +737,15 @@ async def start_prometheus_adapter(ws: Workspace, build: AdapterBuild) -> Server
     server = Server(
         Process("prometheus-adapter", argv, ws.root / "prometheus-adapter.log"),
         f"https://{LOOPBACK}:{port}",
-        [standin],
+        kube.pids(),
     )
     try:
-        standin.start()
-
-        async def standin_ready() -> bool:
-            return kubeconfig.exists()
-
-        await wait_until("the stand-in's kubeconfig", standin_ready, standin, ws.startup_limit_s())
         server.process.start()
         await _wait_listed(server, ws)
     except BaseException:
         server.stop()
         raise
     return server
-
-
-def serve_standin(objects: Path, kubeconfig: Path) -> None:
-    """`python -m bench kube-standin`: the Kubernetes API stand-in (tests/support) holding
-    `objects`, in a process of its own. PA lists pods through it on every Pods-metric
-    request; in the load generator's process that work would stall the measuring loop."""
-    from tests.support.kube_standin import KubeStandinThread
-
-    stop = False
-
-    def on_signal(*_: object) -> None:
-        nonlocal stop
-        stop = True
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    with KubeStandinThread() as standin:
-        for obj in read_objects(objects.read_text()):
-            standin.add(obj)
-        partial = kubeconfig.with_suffix(".partial")
-        standin.write_kubeconfig(partial)
-        partial.rename(kubeconfig)  # appears whole, once every object is in
-        while not stop:
-            time.sleep(0.2)
 
 
 # ----- one mode, measured ------------------------------------------------------------
@@ -770,7 +757,7 @@ class Reading:
 
     at: float
     adapter: float
-    helpers: float
+    kube: float
     prometheus: float
     queries: float
     client: float
@@ -792,7 +779,7 @@ async def read_all(server: Server, prometheus: PrometheusReadings) -> Reading:
     return Reading(
         at=time.monotonic(),
         adapter=cpu_seconds(server.process.pid),
-        helpers=sum(cpu_seconds(h.pid) for h in server.helpers),
+        kube=sum(cpu_seconds(pid) for pid in server.kube_pids),
         prometheus=prometheus_cpu,
         queries=queries,
         client=own_cpu_seconds(),
@@ -805,7 +792,7 @@ def background_cores(before: Reading, after: Reading) -> float:
     figures measured while it is high are less trustworthy."""
     ours = sum(
         getattr(after, name) - getattr(before, name)
-        for name in ("adapter", "helpers", "prometheus", "client")
+        for name in ("adapter", "kube", "prometheus", "client")
     )
     return before.cores(after, max(0.0, after.machine - before.machine - ours))
 
@@ -898,8 +885,7 @@ async def measure(
         hits = lookups.get("hit", 0.0) - lookups_before.get("hit", 0.0)
         misses = lookups.get("miss", 0.0) - lookups_before.get("miss", 0.0)
         figures["cache_hit_share"] = _round(hits / max(1.0, hits + misses), 4)
-    if server.helpers:
-        figures["kube_api_cpu_s"] = per_sync("helpers")
+    figures["kube_api_cpu_s"] = per_sync("kube")
     return figures
 
 
@@ -923,6 +909,7 @@ def machine() -> dict[str, Any]:
 @dataclass
 class Options:
     scenario: Scenario
+    kube: str = "standin"
     modes: tuple[str, ...] = MODES
     pa_build_timeout_s: float = 360.0
     workdir: Path | None = None
@@ -960,6 +947,8 @@ async def run(options: Options) -> dict[str, Any]:
         prometheus = stack.enter_context(LocalPrometheus(data))
         ws = Workspace(root, sc, catalog, prometheus.url)
         ws.write(services)
+        options.progress(f"starting the Kubernetes API ({options.kube}) with the fleet")
+        kube = stack.enter_context(fleet_kube(options.kube, root / "kube", ws.objects))
         readings = PrometheusReadings(prometheus.url)
 
         modes: dict[str, dict[str, Any] | None] = {}
@@ -973,12 +962,13 @@ async def run(options: Options) -> dict[str, Any]:
             server: Server | None = None
             try:
                 if mode in ("surge", "naive"):
-                    server = await start_surge(ws, "optimized" if mode == "surge" else "naive")
+                    engine = "optimized" if mode == "surge" else "naive"
+                    server = await start_surge(ws, engine, kube)
                 elif mode == "bare":
-                    server = await start_bare(ws)
+                    server = await start_bare(ws, kube)
                 else:
                     assert build is not None
-                    server = await start_prometheus_adapter(ws, build)
+                    server = await start_prometheus_adapter(ws, build, kube)
                 options.progress(f"{mode}: storm")
                 modes[mode] = await measure(
                     ws,
@@ -1009,6 +999,10 @@ async def run(options: Options) -> dict[str, Any]:
             "requests_per_sync": sc.hpas * sc.metrics,
             "compression": sc.compression,
             "sync_s": round(sc.sync_s, 3),
+            "kube": options.kube,
+            "relist_s": sc.relist_s,
+            "auth_cache_s": sc.auth_cache_s,
+            "metrics_max_age": METRICS_MAX_AGE,
             "surge_flags": {
                 "freshness": _ms(sc.freshness_s),
                 "max_staleness": _ms(sc.max_staleness_s),
@@ -1027,16 +1021,25 @@ async def run(options: Options) -> dict[str, Any]:
 
 
 def ratios(modes: dict[str, dict[str, Any] | None]) -> dict[str, dict[str, float | None]]:
-    """Each mode's figures divided by optimized Surge's."""
+    """Each mode's figures divided by optimized Surge's, where both rest on the same work
+    (NO_RATIO, BARE_RATIOS) and both modes answered every request right."""
     base = modes.get("surge")
     out: dict[str, dict[str, float | None]] = {}
     for mode, figures in modes.items():
         if figures is None or base is None:
             continue
         out[mode] = {}
+        right = not any(f["failed"] or f["wrong"] for f in (figures, base))
         for name in FIGURES:
             mine, theirs = figures.get(name), base.get(name)
-            ok = isinstance(mine, int | float) and isinstance(theirs, int | float) and theirs
+            same_work = name not in NO_RATIO and (mode != "bare" or name in BARE_RATIOS)
+            ok = (
+                right
+                and same_work
+                and isinstance(mine, int | float)
+                and isinstance(theirs, int | float)
+                and theirs
+            )
             out[mode][name] = round(mine / theirs, 3) if ok else None  # type: ignore[operator]
     return out
 
@@ -1087,6 +1090,7 @@ _ROWS = (
     ("rps", "requests/s (closed loop)"),
     ("adapter_cpu_s", "adapter CPU s per sync"),
     ("prometheus_cpu_s", "Prometheus CPU s per sync"),
+    ("kube_api_cpu_s", "Kubernetes API CPU s per sync"),
     ("rss_mb", "adapter peak RSS (MB)"),
     ("max_age_s", "oldest answer (s)"),
     ("freshness_s", "freshness bound (s)"),
@@ -1112,6 +1116,12 @@ def _cell(value: Any, ratio: float | None = None) -> str:
     return text if ratio is None else f"{text} ({ratio:.3g}x)"
 
 
+_KUBE_NAMES = {
+    "real": "a real kube-apiserver (tests/e2e's build)",
+    "standin": "the Python stand-in (tests/support/kube_standin)",
+}
+
+
 def render(result: dict[str, Any]) -> Iterator[Any]:
     """rich renderables: the run, the figures with ratios to Surge, and the targets."""
     from rich.table import Table
@@ -1123,7 +1133,9 @@ def render(result: dict[str, Any]) -> Iterator[Any]:
         f"{r['workers']} HPA workers, {r['syncs']} measured syncs after one warm-up; "
         f"closed loop {r['loop_s']:g}s at {r['loop_concurrency']} connections.\n"
         f"Machine: {r['machine']['nproc']} CPUs, {r['machine']['cpu']}. Run took "
-        f"{r['duration_s']:g}s."
+        f"{r['duration_s']:g}s.\nKubernetes API: {_KUBE_NAMES[r['kube']]}; both servers "
+        f"relist series every {r['relist_s']:g}s, {r['metrics_max_age']} back, and "
+        "authorize each client certificate with SubjectAccessReviews there."
     )
     flags = r["surge_flags"]
     if r["compression"] != 1:

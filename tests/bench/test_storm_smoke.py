@@ -1,7 +1,8 @@
 """`python -m bench storm` at a tiny scale: the JSON shape and the invariants, not timings.
 
-The storm runs every mode for real (Prometheus, Surge twice, the bare handler,
-prometheus-adapter built by bench/build_prometheus_adapter.sh or taken from its cache).
+The storm runs every mode for real (Prometheus, tests/e2e's kube-apiserver, Surge twice,
+the bare handler, prometheus-adapter built by bench/build_prometheus_adapter.sh or taken
+from its cache).
 """
 
 from __future__ import annotations
@@ -13,9 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from bench import fleet, storm
+from bench import fleet, kube, storm
 
 ROOT = Path(__file__).resolve().parents[2]
 HPAS, METRICS, NAMESPACES, COMPRESSION = 12, 3, 3, 10.0
@@ -93,6 +93,16 @@ def test_run_records_the_compression_and_the_machine(result: dict[str, Any]) -> 
     assert run["surge_flags"]["freshness"] == "1000ms"
     assert run["requests_per_sync"] == HPAS * METRICS
     assert run["machine"]["nproc"] >= 1 and run["machine"]["cpu"]
+    # tests/e2e's control plane is built wherever the test command ran: the real API.
+    assert run["kube"] == "real"
+    assert run["relist_s"] == pytest.approx(storm.RELIST_S / COMPRESSION)
+
+
+def test_every_mode_read_the_same_kubernetes_api(result: dict[str, Any]) -> None:
+    for mode, figures in result["modes"].items():
+        assert isinstance(figures["kube_api_cpu_s"], int | float), mode
+    # PA lists pods through the API on every Pods-metric request; Surge watches.
+    assert result["modes"]["prometheus-adapter"]["kube_api_cpu_s"] > 0
 
 
 def test_ratios_are_to_optimized_surge(result: dict[str, Any]) -> None:
@@ -102,6 +112,10 @@ def test_ratios_are_to_optimized_surge(result: dict[str, Any]) -> None:
         naive["queries_per_sync"] / surge["queries_per_sync"], rel=1e-3
     )
     assert result["ratios"]["bare"]["queries_per_sync"] is None
+    # Only figures resting on the same work: not the bare handler's CPU, nor ages.
+    assert result["ratios"]["bare"]["adapter_cpu_s"] is None
+    assert result["ratios"]["bare"]["rps"] is not None
+    assert result["ratios"]["naive"]["max_age_s"] is None
     fewer = next(t for t in result["targets"] if t["target"].startswith("naive queries"))
     assert fewer["value"] == pytest.approx(result["ratios"]["naive"]["queries_per_sync"])
 
@@ -135,8 +149,6 @@ def test_rules_for_more_metrics_extend_the_fleets_rules() -> None:
                      "http_requests_waiting_m1"]  # fmt: skip
 
 
-def test_objects_file_is_yaml_and_json() -> None:
+def test_objects_file_reads_back() -> None:
     objects = fleet.objects(fleet.fleet(2, 3, 2))
-    text = storm.objects_documents(objects)
-    assert list(yaml.safe_load_all(text)) == objects
-    assert storm.read_objects(text) == objects
+    assert kube.read_objects(kube.objects_lines(objects)) == objects

@@ -96,6 +96,12 @@ class Process:
             )
 
     @property
+    def pid(self) -> int:
+        if self._popen is None:
+            raise ControlPlaneError(f"{self.name} is not running")
+        return self._popen.pid
+
+    @property
     def running(self) -> bool:
         return self._popen is not None and self._popen.poll() is None
 
