@@ -19,7 +19,7 @@ import asyncio
 import json
 import re
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, TextIO
@@ -379,6 +379,26 @@ class Explanation:
     memory: tuple[str, ...] = field(default=())
     kubernetes: Release = field(default_factory=Release)
     kubernetes_source: str = ""
+    forecasts: tuple[str, ...] = ()  # the HPA's metrics that are Surge forecasts
+
+    @property
+    def proposal_without_forecasts(self) -> int | None:
+        """The largest proposal of the live metrics alone: what the HPA would do without
+        its forecast metrics (None when only forecasts propose)."""
+        live = [m.proposal for m in self.metrics if m.name not in self.forecasts and m.proposal]
+        return max(live) if live and self.proposal is not None else None
+
+    def forecast_json(self) -> dict[str, Any] | None:
+        if not self.forecasts:
+            return None
+        without = self.proposal_without_forecasts
+        won = self.proposal is not None and (without is None or self.proposal > without)
+        return {
+            "metrics": list(self.forecasts),
+            "proposalWith": self.proposal,
+            "proposalWithout": without,
+            "winner": "forecast" if won else "live metrics",
+        }
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -408,6 +428,7 @@ class Explanation:
                 for r in self.conditions
             ],
             "memory": list(self.memory),
+            "forecast": self.forecast_json(),
             "kubernetes": {
                 "version": self.kubernetes.version,
                 "featureGates": dict(self.kubernetes.gates),
@@ -514,6 +535,7 @@ def explain(
     now: datetime,
     options: Options | None = None,
     feature_gates: Mapping[str, bool] | None = None,
+    forecasts: Collection[str] = (),
 ) -> Explanation:
     """The controller's decision on what was fetched, beside the HPA's status; `options`
     are the controller's flags (their defaults unless given), its release is the API
@@ -599,6 +621,7 @@ def explain(
         memory=_memory(hpa, status, now, window),
         kubernetes=kube,
         kubernetes_source=server_note(fetched.server_version, kube),
+        forecasts=tuple(m.name for m in rows if m.name in forecasts),
     )
 
 
@@ -755,6 +778,14 @@ def render(expl: Explanation, out: TextIO) -> None:
         )
     else:
         console.print(f"proposal (largest of the metrics): {expl.proposal}")
+        forecast = expl.forecast_json()
+        if forecast is not None:
+            won = forecast["winner"] == "forecast"
+            console.print(
+                f"with the forecast ({', '.join(expl.forecasts)}): {forecast['proposalWith']}; "
+                f"without it: {forecast['proposalWithout'] or '-'}: "
+                + ("the forecast wins" if won else "the live metrics win")
+            )
         held = (
             f" (a controller without memory holds {expl.desired_held})"
             if expl.desired_held != expl.desired
@@ -797,6 +828,7 @@ async def run(
     now: datetime | None = None,
     options: Options | None = None,
     feature_gates: Mapping[str, bool] | None = None,
+    forecasts: Collection[str] = (),
 ) -> int:
     """`surge explain`, on the running event loop: 0, 1 (cannot explain) or 2 (bad input).
     `options` are the controller's flags, when the cluster runs it with other values, and
@@ -819,7 +851,7 @@ async def run(
         return 2
     try:
         fetched = await fetch(api, namespace, name)
-        expl = explain(fetched, now or datetime.now(UTC), options, feature_gates)
+        expl = explain(fetched, now or datetime.now(UTC), options, feature_gates, forecasts)
     except ExplainError as e:
         print(f"surge explain: {e}", file=err)
         return 1
@@ -840,8 +872,18 @@ def main(
     err: TextIO | None = None,
     options: Options | None = None,
     feature_gates: Mapping[str, bool] | None = None,
+    forecasts: Collection[str] = (),
 ) -> int:
     """`surge explain NAMESPACE/HPA [--kubeconfig K] [-o json]`."""
     return asyncio.run(
-        run(target, kubeconfig, output, out, err, options=options, feature_gates=feature_gates)
+        run(
+            target,
+            kubeconfig,
+            output,
+            out,
+            err,
+            options=options,
+            feature_gates=feature_gates,
+            forecasts=forecasts,
+        )
     )

@@ -560,6 +560,11 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("target", metavar="NAMESPACE/HPA")
     explain.add_argument("--kubeconfig", help="kubeconfig (default: in-cluster configuration)")
     explain.add_argument("-o", "--output", choices=["table", "json"], default="table")
+    explain.add_argument(
+        "--forecast-config",
+        metavar="FILE",
+        help="Surge's forecast rules: show the replicas with and without the forecast metrics",
+    )
     c = explain.add_argument_group(
         "the controller's flags (kube-controller-manager --horizontal-pod-autoscaler-*), "
         "when the cluster does not run it with the defaults"
@@ -642,8 +647,23 @@ def _dispatch(args: argparse.Namespace) -> Callable[[], int]:
             initial_readiness_delay_seconds=args.initial_readiness_delay,
             downscale_stabilization_window_seconds=int(args.downscale_stabilization),
         )
+        forecasts: tuple[str, ...] = ()
+        if args.forecast_config:
+            from adapter.forecast.rules import load_forecast_config
+            from adapter.rules import ConfigError
+
+            try:
+                forecasts = tuple(r.name for r in load_forecast_config(args.forecast_config).rules)
+            except ConfigError as err:
+                print(f"surge explain: {err.problems[0]}", file=sys.stderr)
+                return lambda: 2
         return lambda: explain(
-            args.target, args.kubeconfig, args.output, options=options, feature_gates=gates
+            args.target,
+            args.kubeconfig,
+            args.output,
+            options=options,
+            feature_gates=gates,
+            forecasts=forecasts,
         )
     raise SystemExit(2)
 

@@ -446,3 +446,60 @@ def test_unknown_feature_gate_is_exit_2(capsys: pytest.CaptureFixture[str]) -> N
         'surge explain: unknown feature gate "Nope" (known: HPAConfigurableTolerance, '
         "HPAScaleToZero, PodLevelResources)\n"
     )
+
+
+FORECAST_100 = {
+    "type": "Object",
+    "object": {
+        "metric": {"name": "ai_service_qps_forecast"},
+        "describedObject": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "ai-service"},
+        "target": {"type": "AverageValue", "averageValue": "100"},
+    },
+}
+FORECAST_PATH = f"{CUSTOM}/deployments.apps/ai-service/ai_service_qps_forecast"
+
+
+async def test_a_forecast_metric_shows_the_replicas_with_and_without_it(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    cluster.standin.add(hpa("ai-service-hpa-forecast", [WAITING_50, FORECAST_100]))
+    _record_seed_metrics(cluster.recorded)  # waiting 20 a pod: 2 pods
+    cluster.recorded.answers[FORECAST_PATH] = (
+        200,
+        metric_value_list("ai_service_qps_forecast", {"ai-service": "800"}, kind="Deployment"),
+    )
+    out, err = io.StringIO(), io.StringIO()
+    code = await run(
+        f"{NS}/ai-service-hpa-forecast",
+        str(cluster.kubeconfig),
+        "json",
+        out,
+        err,
+        now=CLOCK,
+        forecasts=("ai_service_qps_forecast", "another_forecast"),
+    )
+    assert code == 0, err.getvalue()
+    body = json.loads(out.getvalue())
+    # 800 QPS ahead at 100 a pod: 8; the queue now (20 a pod at 3 pods, target 50): 2.
+    assert body["forecast"] == {
+        "metrics": ["ai_service_qps_forecast"],
+        "proposalWith": 8,
+        "proposalWithout": 2,
+        "winner": "forecast",
+    }
+    table = io.StringIO()
+    await run(
+        f"{NS}/ai-service-hpa-forecast",
+        str(cluster.kubeconfig),
+        "table",
+        table,
+        err,
+        now=CLOCK,
+        forecasts=("ai_service_qps_forecast",),
+    )
+    assert "with the forecast (ai_service_qps_forecast): 8; without it: 2: the forecast wins" in (
+        table.getvalue()
+    )
+    # Without the rules file, nothing is called a forecast.
+    plain = await cluster.explain_json(f"{NS}/ai-service-hpa-forecast")
+    assert plain["forecast"] is None
