@@ -1,5 +1,10 @@
 """Fixtures running prometheus-adapter and Surge on the same config, data and objects.
 
+The objects live in a real kube-apiserver (tests/e2e's control plane: etcd and
+kube-apiserver from tests/e2e/build.sh's cached build; without it the suite fails, it
+never skips), so label selectors are matched by Kubernetes for PA, and by Surge's own
+code only where Surge reads its --objects file.
+
 The data is the constant data in three namespaces: ai-platform as the other suites have
 it, and two more holding the same pod, Deployment and Service names with other values
 (those of the constant model's 4th-6th and 7th-9th pods), so that an answer taken from
@@ -30,7 +35,8 @@ from surge.demo.data import (
 )
 from surge.demo.localprom import LocalPrometheus, backfill
 from tests.compat.prometheus_adapter import AdapterError, ClientPKI, PrometheusAdapter, build
-from tests.support.kube_standin import KubeStandinThread
+from tests.e2e.controlplane import ControlPlane
+from tests.e2e.objects import create_objects
 from tests.support.oracle import ConstantData
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -79,6 +85,11 @@ def compat_data(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConstantDa
 def _in_namespace(objects: list[dict[str, Any]], namespace: str) -> list[dict[str, Any]]:
     """The demo objects moved to `namespace` (names kept, uids made unique)."""
     moved = copy.deepcopy(objects)
+    new_uids = {
+        o["metadata"]["uid"]: str(uuid.uuid5(uuid.UUID(o["metadata"]["uid"]), namespace))
+        for o in objects
+        if "uid" in o["metadata"]
+    }
     for obj in moved:
         meta = obj["metadata"]
         if obj["kind"] == "Namespace":
@@ -87,15 +98,17 @@ def _in_namespace(objects: list[dict[str, Any]], namespace: str) -> list[dict[st
         else:
             meta["namespace"] = namespace
         for ref in [meta, *meta.get("ownerReferences", [])]:
-            if "uid" in ref:
-                ref["uid"] = str(uuid.uuid5(uuid.UUID(ref["uid"]), namespace))
+            # A dict the demo objects share (deepcopy keeps the sharing) is seen twice:
+            # only an original uid is replaced, so owner references still name the owner.
+            if ref.get("uid") in new_uids:
+                ref["uid"] = new_uids[ref["uid"]]
     return moved
 
 
 @dataclass(frozen=True)
 class Cluster:
-    """A kubeconfig for the stand-in serving the demo objects, and the same objects as an
-    --objects file."""
+    """A kubeconfig for the kube-apiserver holding the demo objects (an admin's client
+    certificate), and the same objects as an --objects file."""
 
     kubeconfig: Path
     objects_file: Path
@@ -134,21 +147,29 @@ def cluster(
     objects = demo_objects(compat_data.pods)
     objects += [o for ns in OTHER_NAMESPACES for o in _in_namespace(objects, ns)]
     # --objects serves the kinds in the file (plus namespaces), while PA maps labels to
-    # every resource the cluster serves: the stand-in serves batch/v1, so the file holds
-    # one Job to serve the same resources (the `job` label names jobs.batch for both).
+    # every resource the cluster serves: the file holds one Job so that the `job` label
+    # names jobs.batch for both.
     job = {
         "apiVersion": "batch/v1",
         "kind": "Job",
         "metadata": {"name": "ai-service-migrate", "namespace": compat_data.namespace},
+        "spec": {
+            "template": {
+                "spec": {
+                    "restartPolicy": "Never",
+                    "containers": [{"name": "migrate", "image": "registry.example.com/m:1"}],
+                }
+            }
+        },
     }
     objects_file = directory / "objects.yaml"
     objects_file.write_text(
         yaml.safe_dump({"apiVersion": "v1", "kind": "List", "items": [*objects, job]})
     )
-    with KubeStandinThread() as standin:
-        for obj in [*objects, job]:
-            standin.add(obj)
-        yield Cluster(standin.write_kubeconfig(directory / "kubeconfig"), objects_file)
+    # Without tests/e2e/build.sh's binaries this raises ControlPlaneError saying so.
+    with ControlPlane(directory / "kube") as plane:
+        create_objects(plane.admin(), [*objects, job])
+        yield Cluster(plane.admin_kubeconfig, objects_file)
 
 
 @pytest.fixture(scope="module")

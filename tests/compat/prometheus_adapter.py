@@ -1,9 +1,9 @@
 """The real prometheus-adapter (PA) as a subprocess on loopback, for side-by-side checks.
 
-PA needs a Kubernetes API to start; it gets the stand-in through a kubeconfig. Requests
-carry a client certificate for the group system:masters signed by a CA PA trusts
-(`--client-ca-file`), so PA authenticates and authorizes them locally and never asks
-the (stand-in) API server for TokenReview or SubjectAccessReview.
+PA needs a Kubernetes API to start; it gets the suite's kube-apiserver through a
+kubeconfig. Requests carry a client certificate for the group system:masters signed by a
+CA PA trusts (`--client-ca-file`), so PA authenticates and authorizes them locally and
+never asks the API server for TokenReview or SubjectAccessReview.
 """
 
 from __future__ import annotations

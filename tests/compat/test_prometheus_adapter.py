@@ -2,13 +2,14 @@
 
 Both run on the same config file, the same real Prometheus (constant data for three
 ai-service pods, in three namespaces with the same names and other values) and the same
-objects (the Kubernetes API stand-in; for Surge also the same objects as an --objects
-file). Each case GETs one path from PA over HTTPS and asks `surge query` the same path;
-the bodies must be equal, key order included, except for the timestamps (each server's
-own "now", checked separately) and a value one milli-unit off where rate() evaluated at
-two instants rounds either way (see compare.forgive_rate_noise). Adding a case is one
-line in CASES; `{ns}`, `{other}`, `{third}` (the namespaces) and `{pod}` are filled in
-at run time.
+objects (in tests/e2e's real kube-apiserver, so PA's label selectors are matched by
+Kubernetes; Surge lists them there too, or reads the same objects as an --objects file).
+Each case GETs one path from PA over HTTPS and asks `surge query` the same path; the
+bodies must be equal, key order included, except for the timestamps (each server's own
+"now", checked separately) and a value one milli-unit off where rate() evaluated at two
+instants rounds either way (see compare.forgive_rate_noise). Adding a case is one line
+in CASES; `{ns}`, `{other}`, `{third}` (the namespaces) and `{pod}` are filled in at run
+time.
 """
 
 from __future__ import annotations
