@@ -8,7 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-from bench import forecast, kube, shared, storm
+from bench import forecast, kube, shared, storm, tune
 from surge.demo.localprom import PrometheusError
 
 
@@ -80,6 +80,16 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true", help="print one JSON object")
     shared.add_parser(commands)
     forecast.add_parser(commands)
+    t = commands.add_parser(
+        "tune",
+        help="surge tune on four generated week-long shapes, judged on a held-out day",
+        description=tune.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    t.add_argument("--small", action="store_true", help="the tests' size: three-hour days")
+    t.add_argument(
+        "shapes", nargs="*", help=f"a subset of {', '.join(s.name for s in tune.SHAPES)}"
+    )
     # Listed for help; main() hands its arguments to bench.fuzz before parsing.
     commands.add_parser(
         "fuzz",
@@ -105,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
         return shared.main(args)
     if args.command == "forecast":
         return forecast.main(args)
+    if args.command == "tune":
+        return tune.main(args.small, args.shapes)
     if args.command == "kube-standin":
         kube.serve_standin(args.objects, args.kubeconfig)
         return 0

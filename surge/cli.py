@@ -552,9 +552,10 @@ def build_parser() -> argparse.ArgumentParser:
     _simulate_flags(simulate)
     _log_flags(simulate)
 
-    from surge import capacity
+    from surge import capacity, tune
 
     capacity.add_parser(sub, _duration)
+    tune.add_parser(sub, _duration)
 
     explain = sub.add_parser("explain", help="a live HPA: each metric's proposal and the limits")
     explain.add_argument("target", metavar="NAMESPACE/HPA")
@@ -631,6 +632,10 @@ def _dispatch(args: argparse.Namespace) -> Callable[[], int]:
         from surge import capacity
 
         return lambda: capacity.main(args)
+    if args.command == "tune":
+        from surge import tune
+
+        return lambda: tune.main(args)
     if args.command == "explain":
         from autoscaler.core.hpa import Options
         from autoscaler.core.versions import VersionError, parse_gates

@@ -69,17 +69,21 @@ def _time_flag(value: str | None, flag: str) -> float | None:
         raise SimulationError(f"{flag}: {err}") from None
 
 
-def _hpa_for(args: argparse.Namespace) -> HorizontalPodAutoscaler:
+def hpa_source(args: argparse.Namespace) -> tuple[str, str]:
+    """The YAML text holding the HPA (--hpa, or the seed's with the scenario), and its name."""
     if args.hpa:
         try:
-            text = Path(args.hpa).read_text(encoding="utf-8")
+            return Path(args.hpa).read_text(encoding="utf-8"), args.hpa
         except (OSError, UnicodeDecodeError) as err:
             reason = err.strerror if isinstance(err, OSError) else str(err)
             raise SimulationError(f"{args.hpa}: cannot read: {reason}") from None
-        return load_hpa(text, args.hpa, args.hpa_name)
     if args.scenario != SEED_SCENARIO:
         raise SimulationError("--hpa FILE is required (the HPA as applied to the cluster)")
-    return load_hpa(seed_hpa_text(), "the seed's HPA", args.hpa_name)
+    return seed_hpa_text(), "the seed's HPA"
+
+
+def _hpa_for(args: argparse.Namespace) -> HorizontalPodAutoscaler:
+    return load_hpa(*hpa_source(args), args.hpa_name)
 
 
 @dataclass(frozen=True)

@@ -73,6 +73,18 @@ class Settings:
 
 def load_hpa(text: str, source: str, name: str | None = None) -> HorizontalPodAutoscaler:
     """The HPA named `name` (or the first) in YAML as applied to a cluster."""
+    return read_hpa_document(hpa_document(text, source, name), source)
+
+
+def read_hpa_document(document: dict[str, Any], source: str) -> HorizontalPodAutoscaler:
+    try:
+        return read_hpa(document)
+    except CaseError as err:
+        raise SimulationError(f"{source}: {err}") from None
+
+
+def hpa_document(text: str, source: str, name: str | None = None) -> dict[str, Any]:
+    """The HPA's YAML document (autoscaling/v2) named `name`, or the first in `text`."""
     try:
         docs = [d for d in yaml.safe_load_all(text) if d is not None]
     except yaml.YAMLError as err:
@@ -92,10 +104,7 @@ def load_hpa(text: str, source: str, name: str | None = None) -> HorizontalPodAu
         raise SimulationError(
             f"{source}: apiVersion {chosen.get('apiVersion')!r}: only autoscaling/v2 is read"
         )
-    try:
-        return read_hpa(chosen)
-    except CaseError as err:
-        raise SimulationError(f"{source}: {err}") from None
+    return chosen
 
 
 def seed_hpa_text() -> str:

@@ -1,0 +1,1 @@
+"""`surge tune`: HPA targets, minReplicas and behavior searched against a latency objective."""

@@ -1,0 +1,266 @@
+"""`surge tune`: the HPA that meets a latency objective at the fewest pod-hours.
+
+It reads the HPA as applied, replays traffic through a capacity model with the simulator,
+searches targets, minReplicas and behavior (autoscaler.tune.search) and writes what it
+found next to the numbers that justify it; it applies nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any, TextIO
+
+from autoscaler.core.versions import DEFAULT_VERSION
+
+SEARCH_BUDGET = 70  # about how many candidates a search judges, for the progress bar
+
+
+def add_parser(sub: argparse._SubParsersAction, duration: Any) -> None:
+    tune = sub.add_parser(
+        "tune", help="search HPA targets, minReplicas and behavior for a latency objective"
+    )
+    src = tune.add_argument_group("the traffic (one of)")
+    src.add_argument("--scenario", choices=["seed-workday"], help="the seed's workday")
+    src.add_argument("--traffic", metavar="FILE", help="a trace, CSV (time,qps) or JSON")
+    src.add_argument(
+        "--prometheus-url", metavar="URL", help="a trace from Prometheus (--query qps=PROMQL)"
+    )
+    src.add_argument("--query", action="append", metavar="qps=PROMQL", help="the Deployment's QPS")
+    src.add_argument("--start", metavar="TIME", help="RFC 3339 or unix seconds")
+    src.add_argument("--end", metavar="TIME", help="RFC 3339 or unix seconds")
+    src.add_argument("--step", type=duration, default=60.0, metavar="DURATION", help="default 1m")
+    src.add_argument("--days", type=float, default=1.0, help="days of the scenario (default 1)")
+    src.add_argument("--traffic-scale", type=float, default=1.0, help="multiply the scenario")
+    src.add_argument(
+        "--utc-offset", type=float, metavar="HOURS", help="the scenario's zone (default 8)"
+    )
+    h = tune.add_argument_group("the HPA and its pods")
+    h.add_argument("--hpa", metavar="FILE", help="HPA YAML as applied (autoscaling/v2)")
+    h.add_argument("--hpa-name", metavar="NAME", help="which HPA of a file holding several")
+    h.add_argument(
+        "--capacity", default="seed", metavar="seed|FILE", help="docs/capacity-format.md"
+    )
+    h.add_argument("--ready-delay", type=duration, metavar="DURATION", help="default: the model's")
+    h.add_argument(
+        "--kubernetes-version",
+        default=DEFAULT_VERSION,
+        metavar="1.3X",
+        help=f"the HPA controller's release whose rules tune simulates (default {DEFAULT_VERSION})",
+    )
+    o = tune.add_argument_group("the objective and the search")
+    o.add_argument(
+        "--slo-latency", type=duration, default=5.0, metavar="DURATION", help="default 5s"
+    )
+    o.add_argument(
+        "--slo-attainment", type=float, default=0.99, metavar="SHARE", help="default 0.99"
+    )
+    o.add_argument(
+        "--keep",
+        default="",
+        metavar="LIST",
+        help="what not to change: targets, minReplicas, behavior, scaleUp, scaleDown, or a "
+        "metric's name (comma-separated)",
+    )
+    o.add_argument(
+        "--holdout-days",
+        type=float,
+        default=0.0,
+        metavar="N",
+        help="tune on the first days, judge on the last N (default 0: none)",
+    )
+    r = tune.add_argument_group("report")
+    r.add_argument(
+        "--out", default="surge-tune", metavar="DIR", help="hpa.yaml, report.json, tune.png"
+    )
+    r.add_argument("--price-per-pod-hour", type=float, default=None, metavar="PRICE")
+    r.add_argument("--currency", default="CNY")
+    r.add_argument("-o", "--output", choices=["text", "json"], default="text")
+
+
+def _simulate_args(args: argparse.Namespace) -> argparse.Namespace:
+    """The flags as `surge simulate` reads them, to share its reading of the inputs."""
+    return argparse.Namespace(
+        **vars(args),
+        timeline=None,
+        initial_replicas=None,
+        fixed_pods=None,
+    )
+
+
+class TuneError(ValueError):
+    """Bad flags; one line, exit 2."""
+
+
+def main(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    """0: the objective is met; 1: not within maxReplicas (or Prometheus failed); 2: bad input."""
+    from autoscaler.core.hpa import Options
+    from autoscaler.simulation import command
+    from autoscaler.simulation import report as simreport
+    from autoscaler.simulation import simulate as sim
+    from autoscaler.simulation.capacity import CapacityError
+    from autoscaler.simulation.progress import progress
+    from autoscaler.simulation.timeline import TimelineError, TimelineUnavailable
+    from autoscaler.simulation.traffic import TrafficError
+    from autoscaler.tune import report, search, space
+    from autoscaler.tune.space import SpaceError
+
+    out = out or sys.stdout
+    bad = (
+        TuneError,
+        sim.SimulationError,
+        TimelineError,
+        TrafficError,
+        CapacityError,
+        SpaceError,
+    )
+    try:
+        _check(args)
+        plain = _simulate_args(args)
+        command._check_numbers(plain)
+        plan = command.prepare(plain)
+        if not isinstance(plan.source, sim.ScenarioSource):
+            raise TuneError("--prometheus-url: tune replays traffic: give the one query qps=PROMQL")
+        traffic, capacity = plan.source.traffic, plan.capacity
+        description = plan.source.description
+        document = sim.hpa_document(*command.hpa_source(plain), args.hpa_name)
+        delay = capacity.ready_delay_s if args.ready_delay is None else args.ready_delay
+        options = Options(kubernetes=command._release_flag(args.kubernetes_version))
+        settings = sim.Settings(delay, args.slo_latency, options)
+        problem = search.Problem(
+            document,
+            plain.hpa or "the seed's HPA",
+            lambda: sim.ScenarioSource(traffic, capacity, description),
+            settings,
+            capacity,
+            args.slo_latency,
+            args.slo_attainment,
+            frozenset(k.strip() for k in args.keep.split(",") if k.strip()),
+        )
+        search.check_capacity(problem)
+        start, end = plan.start, plan.end
+        split = end - args.holdout_days * 86400
+        if args.holdout_days and split - start < end - split:
+            raise TuneError(
+                f"--holdout-days {args.holdout_days:g} leaves less to tune on than it holds out "
+                f"(the traffic covers {(end - start) / 86400:.2f} days)"
+            )
+        with progress("tuning", SEARCH_BUDGET + 2) as bar:
+            tuned_runs = search.tune_and_hold_out(
+                problem, start, end, args.holdout_days * 86400, bar.advance
+            )
+            bar.advance(SEARCH_BUDGET)
+        before, after, result = tuned_runs.before, tuned_runs.after, tuned_runs.result
+        chosen = (result.best or result.closest).knobs
+    except bad as err:
+        print(f"surge tune: {err}", file=sys.stderr)
+        return 2
+    except TimelineUnavailable as err:
+        print(f"surge tune: {err}", file=sys.stderr)
+        return 1
+    price = (
+        simreport.SEED_PRICE_PER_POD_HOUR
+        if args.price_per_pod_hour is None
+        else args.price_per_pod_hour
+    )
+    tuned = problem.document_for(chosen)
+    holdout = args.holdout_days > 0
+
+    def part(run: sim.Run, lo: float, hi: float) -> report.Judged:
+        return report.judge(search.summaries_steps(run, lo, hi), price, args.currency)
+
+    columns = [("before", part(before, start, split)), ("after", part(after, start, split))]
+    if holdout:
+        columns += [
+            ("held out: before", part(before, split, end)),
+            ("held out: after", part(after, split, end)),
+        ]
+    met = result.best is not None
+    document_out: dict[str, Any] = {
+        "before": columns[0][1].as_json(),
+        "after": columns[1][1].as_json(),
+        "holdout": {"before": columns[2][1].as_json(), "after": columns[3][1].as_json()}
+        if holdout
+        else None,
+        "hpa": tuned,
+        "changes": space.changes(document, tuned),
+        "met": met,
+        "slo": {"latencySeconds": args.slo_latency, "attainment": args.slo_attainment},
+        "hpaName": f"{problem.document['metadata'].get('namespace', 'default')}/"
+        f"{problem.document['metadata']['name']}",
+        "traffic": description,
+        "capacity": getattr(capacity, "source", "") or "seed",
+        "tunedOn": {"start": start, "end": split},
+        "candidates": [o.as_json() for o in result.outcomes],
+    }
+    notes = _notes(result, problem, met, args)
+    try:
+        directory = Path(args.out)
+        directory.mkdir(parents=True, exist_ok=True)
+        report.write_json(document_out, directory / "report.json")
+        files = [str(directory / "report.json")]
+        if met:
+            report.write_yaml(tuned, directory / "hpa.yaml", _yaml_comments(document_out))
+            files.append(str(directory / "hpa.yaml"))
+        report.plot(
+            before, after, directory / "tune.png", args.slo_latency, split if holdout else None
+        )
+        files.append(str(directory / "tune.png"))
+    except OSError as err:
+        print(f"surge tune: cannot write {err.filename}: {err.strerror}", file=sys.stderr)
+        return 1
+    if args.output == "json":
+        import json
+
+        out.write(json.dumps(document_out, indent=2) + "\n")
+    else:
+        diff = report.spec_diff(document, tuned)
+        report.print_text(
+            document_out, columns, diff, [*notes, f"written: {', '.join(files)}"], out
+        )
+    return 0 if met else 1
+
+
+def _check(args: argparse.Namespace) -> None:
+    if not 0 < args.slo_attainment <= 1:
+        raise TuneError("--slo-attainment must be above 0 and at most 1 (0.99 is 99%)")
+    if args.slo_latency <= 0:
+        raise TuneError("--slo-latency must be positive")
+    if args.holdout_days < 0:
+        raise TuneError("--holdout-days cannot be negative")
+
+
+def _notes(result: Any, problem: Any, met: bool, args: argparse.Namespace) -> list[str]:
+    stopped = sum(1 for o in result.outcomes if o.stopped)
+    where = (
+        "searched on the hardest tuning day, then held to the objective over all of them"
+        if result.screened
+        else "searched on the whole traffic"
+    )
+    lines = [
+        f"{len(result.outcomes)} candidates simulated ({stopped} stopped early once they "
+        f"could not win); {where}"
+    ]
+    if not met:
+        spec = problem.document["spec"]
+        best = result.closest
+        lines.append(
+            f"NOT MET: p99 <= {args.slo_latency:g} s for {args.slo_attainment:.2%} of the "
+            f"time cannot be reached within maxReplicas {spec['maxReplicas']}: the best "
+            f"attainable found is {best.attainment:.2%}, with every target at "
+            f"{min(best.knobs.factors, default=1):.2f}x. Raise maxReplicas yourself if the "
+            "cost is acceptable; tune does not, and writes no hpa.yaml."
+        )
+    return lines
+
+
+def _yaml_comments(document: dict[str, Any]) -> list[str]:
+    before, after = document["before"], document["after"]
+    return [
+        "Tuned by `surge tune`; review before applying (kubectl apply -f hpa.yaml).",
+        f"Objective: p99 <= {document['slo']['latencySeconds']:g} s for "
+        f"{document['slo']['attainment']:.2%} of the time.",
+        f"Tuning days: {before['podHours']:.1f} -> {after['podHours']:.1f} pod-hours, "
+        f"attainment {before['attainment']:.2%} -> {after['attainment']:.2%}.",
+    ]

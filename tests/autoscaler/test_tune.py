@@ -1,0 +1,222 @@
+"""`surge tune`: the seed's workday tuned to its latency objective, the files it writes, what
+it refuses to do (raise maxReplicas), --keep, determinism, and bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from autoscaler.simulation.simulate import SimulationError, seed_hpa_text
+from autoscaler.tune import search, space
+from autoscaler.tune.shapes import SHAPES, problem_for, trace
+from surge.cli import main as cli
+
+SEED = ["tune", "--scenario", "seed-workday", "--hpa", "autoscaler/seed-hpa.yaml"]
+SEED_POD_HOURS = 175.4
+# The seed's tune simulates about 30 days of syncs: half a minute of CPU, more on a busy machine.
+pytestmark = pytest.mark.timeout(1200)
+
+
+def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = cli(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def _without_tuned_fields(document: dict[str, Any]) -> dict[str, Any]:
+    spec = dict(document["spec"])
+    spec.pop("minReplicas", None)
+    spec.pop("behavior", None)
+    spec["metrics"] = [
+        {
+            k: {kk: vv for kk, vv in v.items() if kk != "target"} if isinstance(v, dict) else v
+            for k, v in m.items()
+        }
+        for m in spec["metrics"]
+    ]
+    return {**document, "spec": spec}
+
+
+@pytest.fixture(scope="module")
+def seed_tune(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, dict[str, Any], Path]:
+    out = tmp_path_factory.mktemp("tune")
+    code = cli([*SEED, "--hpa-name", "ai-service-hpa", "--out", str(out), "-o", "json"])
+    return code, json.loads((out / "report.json").read_text()), out
+
+
+def test_the_seeds_workday_meets_its_objective_at_little_more_cost(
+    seed_tune: tuple[int, dict[str, Any], Path],
+) -> None:
+    code, report, _ = seed_tune
+    assert code == 0
+    before, after = report["before"], report["after"]
+    assert before["podHours"] == pytest.approx(SEED_POD_HOURS, abs=0.05)
+    assert before["attainment"] == pytest.approx(0.7476, abs=0.001)
+    assert after["attainment"] >= 0.99
+    assert after["podHours"] <= 1.15 * before["podHours"]
+    assert after["secondsAboveLatencyTarget"] <= 0.01 * after["secondsWithLatency"]
+    assert report["holdout"] is None and report["met"] is True
+    assert set(report) >= {"before", "after", "holdout", "hpa", "changes"}
+    # SUMMARY has the keys of `surge simulate -o json`.
+    assert {"podHours", "secondsAboveLatencyTarget", "secondsWithLatency", "rescales"} <= set(after)
+
+
+def test_hpa_yaml_changes_only_tuned_fields(seed_tune: tuple[int, dict[str, Any], Path]) -> None:
+    _, report, out = seed_tune
+    applied = yaml.safe_load(seed_hpa_text().split("\n---\n")[0])
+    tuned = yaml.safe_load((out / "hpa.yaml").read_text())
+    assert tuned == report["hpa"]
+    assert tuned["apiVersion"] == "autoscaling/v2"
+    assert tuned["spec"]["maxReplicas"] == applied["spec"]["maxReplicas"] == 20
+    assert _without_tuned_fields(tuned) == _without_tuned_fields(applied)
+    assert report["changes"], "the seed's HPA misses its objective: something must change"
+    for change in report["changes"]:
+        assert change["field"].startswith(("spec.metrics", "spec.minReplicas", "spec.behavior"))
+        assert change["before"] != change["after"]
+    assert (out / "tune.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_an_objective_out_of_reach_is_exit_1_with_the_best_attainable(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    hpa = tmp_path / "hpa.yaml"
+    hpa.write_text(seed_hpa_text().replace("maxReplicas: 20", "maxReplicas: 8", 1))
+    written = tmp_path / "out"
+    code, out, err = _run(
+        capsys, "tune", "--scenario", "seed-workday", "--hpa", str(hpa), "--out", str(written)
+    )
+    assert code == 1, err
+    assert "NOT MET" in out and "within maxReplicas 8" in out and "best attainable" in out
+    report = json.loads((written / "report.json").read_text())
+    assert report["met"] is False and report["hpa"]["spec"]["maxReplicas"] == 8
+    # 8 pods serve 900 of the day's 1,300 QPS: the best is far from 99%, and no worse than
+    # the HPA as applied (with maxReplicas 8 too).
+    assert report["before"]["attainment"] <= report["after"]["attainment"] < 0.99
+    assert not (written / "hpa.yaml").exists() and (written / "tune.png").exists()
+
+
+def _small_problem(keep: frozenset[str] = frozenset()) -> tuple[search.Problem, float, float]:
+    shape = next(s for s in SHAPES if s.name == "steep-ramps")
+    traffic = trace(shape, 2, 3 * 3600.0, 15.0, seed=3)
+    problem = problem_for(shape, traffic, 3 * 3600.0)
+    problem = search.Problem(
+        problem.document,
+        problem.source,
+        problem.new_source,
+        problem.settings,
+        problem.capacity,
+        problem.slo_latency_s,
+        problem.slo_attainment,
+        keep,
+        problem.day_s,
+    )
+    return problem, traffic.start, traffic.end
+
+
+def test_tuning_is_deterministic() -> None:
+    problem, start, end = _small_problem()
+    first = search.tune_and_hold_out(problem, start, end, 0.0)
+    second = search.tune_and_hold_out(problem, start, end, 0.0)
+    assert first.result.best is not None
+    assert first.result.outcomes == second.result.outcomes
+    assert [s.desired for s in first.after.steps] == [s.desired for s in second.after.steps]
+
+
+def test_keep_freezes_what_the_team_will_not_change() -> None:
+    problem, start, end = _small_problem(frozenset({"http_requests_waiting", "minReplicas"}))
+    tuned = search.tune_and_hold_out(problem, start, end, 0.0)
+    chosen = (tuned.result.best or tuned.result.closest).knobs
+    assert chosen.factors == (1.0,) and chosen.min_replicas == 2
+    fields = [c["field"] for c in space.changes(problem.document, problem.document_for(chosen))]
+    assert all(f.startswith("spec.behavior") for f in fields)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--keep", "replicas"], "--keep replicas: not one of targets"),
+        (["--slo-attainment", "99"], "--slo-attainment must be above 0 and at most 1"),
+        (["--holdout-days", "0.6"], "--holdout-days 0.6 leaves less to tune on than it holds out"),
+        (["--capacity", "nowhere.yaml"], "nowhere.yaml: cannot read"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(
+    extra: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = _run(capsys, *SEED, "--out", str(tmp_path), *extra)
+    assert (code, out) == (2, "") and err.count("\n") == 1 and message in err
+
+
+def test_an_hpa_the_capacity_cannot_serve_names_the_metric(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    hpa = tmp_path / "hpa.yaml"
+    hpa.write_text(seed_hpa_text().replace("http_requests_waiting", "kafka_lag", 1))
+    code, _, err = _run(capsys, "tune", "--scenario", "seed-workday", "--hpa", str(hpa))
+    assert code == 2 and "does not model Pods metric 'kafka_lag'" in err
+
+
+def test_quantities_are_written_as_kubectl_prints_them() -> None:
+    assert [space.quantity(v) for v in (45.0, 4.349, 0.25, 112.4, 1234.6)] == [
+        "45",
+        "4350m",
+        "250m",
+        "112",
+        "1235",
+    ]
+
+
+def test_a_part_of_a_run_without_syncs_is_named() -> None:
+    problem, start, _ = _small_problem()
+    run = problem.run(problem.applied, start, start + 600)
+    with pytest.raises(SimulationError, match="no syncs"):
+        search.summaries_steps(run, start + 3600, start + 7200)
+
+
+def test_held_out_days_are_judged_apart(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A trace file and a capacity file, the last quarter held out: before/after cover the
+    tuning part, `holdout` the rest, each with the summary keys of `surge simulate`."""
+    shape = next(s for s in SHAPES if s.name == "steep-ramps")
+    traffic = trace(shape, 4, 6 * 3600.0, 60.0, seed=5)
+    trace_file, capacity_file = tmp_path / "week.csv", tmp_path / "capacity.yaml"
+    trace_file.write_text(
+        "time,qps\n"
+        + "".join(f"{t:.0f},{q:.2f}\n" for t, q in zip(traffic.times, traffic.values, strict=True))
+    )
+    capacity_file.write_text(yaml.safe_dump(shape.capacity))
+    hpa = tmp_path / "hpa.yaml"
+    hpa.write_text(yaml.safe_dump(shape.hpa))
+    out = tmp_path / "out"
+    code, printed, err = _run(
+        capsys,
+        "tune",
+        "--traffic",
+        str(trace_file),
+        "--capacity",
+        str(capacity_file),
+        "--hpa",
+        str(hpa),
+        "--holdout-days",
+        "0.25",
+        "--out",
+        str(out),
+        "-o",
+        "json",
+    )
+    assert code == 0, err
+    report = json.loads(printed)
+    assert report == json.loads((out / "report.json").read_text())
+    assert (
+        report["after"]["decisions"] == 18 * 240
+        and report["holdout"]["after"]["decisions"] == 6 * 240
+    )
+    for summary in (report["before"], report["after"], *report["holdout"].values()):
+        assert {"podHours", "secondsAboveLatencyTarget", "secondsWithLatency", "attainment"} <= set(
+            summary
+        )
+    assert report["holdout"]["after"]["attainment"] >= 0.985
+    assert (out / "hpa.yaml").exists() and (out / "tune.png").exists()
