@@ -84,6 +84,7 @@ def _simulate_args(args: argparse.Namespace) -> argparse.Namespace:
     return argparse.Namespace(
         **vars(args),
         timeline=None,
+        config=None,  # no forecast rules: tune scales on what the capacity model serves
         initial_replicas=None,
         fixed_pods=None,
     )
