@@ -30,9 +30,9 @@ from tests.deploy.container import (
     image_config,
 )
 from tests.deploy.manifests import DEPLOY, ROOT
+from tests.deploy.test_image import FIRST_PARTY
 from tests.support.oracle import ConstantData
 
-FIRST_PARTY = ("apiservice", "adapter", "autoscaler", "surge", "bench")
 SITE = "opt/surge/lib/python3.11/site-packages"
 # Bytes of files in the image (312 MB measured): deploy/README.md, "The image", says why.
 SIZE_BUDGET = 340_000_000
