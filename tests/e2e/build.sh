@@ -4,7 +4,7 @@
 # The e2e suite never builds: .ci/run calls this first so no build runs inside a pytest timeout.
 #
 #   tests/e2e/build.sh                  build if the cache lacks this version set (else do nothing),
-#                                       then the tools of build_tools.sh (helm)
+#                                       then the tools of build_tools.sh (helm, KEDA)
 #   tests/e2e/build.sh --bin-dir        print the cached bin dir; exit 1 (with the reason) if not built
 #   tests/e2e/build.sh --pin K8S ETCD   rewrite k8sbin/ and etcdbin/ go.mod+go.sum for other releases,
 #                                       e.g. --pin v1.34.12 v3.6.16 (network; no compile)

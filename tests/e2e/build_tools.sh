@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the ecosystem tools the tests drive (helm) with
+# Builds the ecosystem tools the tests drive (helm; KEDA's operator and metrics server) with
 # the machine's Go from the Go module proxy, through the pinned wrapper modules in
 # tests/e2e/tools/<tool>/, once per pinned version, into a cache outside the work tree.
 # tests/e2e/build.sh calls it after the control plane, so .ci/run and the README's test
@@ -15,7 +15,7 @@ HERE="$(cd "$(dirname "$0")" && pwd)"
 CACHE_ROOT="${SURGE_TOOLS_CACHE:-$HOME/.cache/surge/tools}"
 JOBS="${SURGE_E2E_JOBS:-2}"
 export GOFLAGS=-mod=mod GOTOOLCHAIN=local GOWORK=off CGO_ENABLED=0
-TOOLS=(helm)
+TOOLS=(helm keda)
 
 die() { echo "tools build: $*" >&2; exit 1; }
 
@@ -24,6 +24,7 @@ die() { echo "tools build: $*" >&2; exit 1; }
 module_of() {
     case "$1" in
         helm) echo helm.sh/helm/v3 ;;
+        keda) echo github.com/kedacore/keda/v2 ;;
         *) die "unknown tool '$1' (known: ${TOOLS[*]})" ;;
     esac
 }
@@ -31,6 +32,8 @@ module_of() {
 targets_of() {
     case "$1" in
         helm) echo "helm=helm.sh/helm/v3/cmd/helm" ;;
+        # KEDA's operator (with its metrics gRPC service) and its metrics server (the adapter).
+        keda) echo "keda=github.com/kedacore/keda/v2/cmd/operator keda-adapter=github.com/kedacore/keda/v2/cmd/adapter" ;;
     esac
 }
 ldflags_of() {
@@ -43,6 +46,17 @@ ldflags_of() {
             echo "-s -w -X helm.sh/helm/v3/internal/version.version=$version -X helm.sh/helm/v3/internal/version.gitTreeState=clean" \
                 "-X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$minor" \
                 "-X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=$minor"
+            ;;
+        keda) echo "-s -w -X github.com/kedacore/keda/v2/version.Version=$version" ;;
+    esac
+}
+
+# Files the tests need beside a tool's binaries, copied from its module into bin dir $2.
+extras_of() {
+    case "$1" in
+        keda)
+            mkdir -p "$2/crds"
+            cp "$(cd "$(wrapper keda)" && go list -m -f '{{.Dir}}' github.com/kedacore/keda/v2)"/config/crd/bases/*.yaml "$2/crds/"
             ;;
     esac
 }
@@ -69,6 +83,7 @@ bin_dir() {
     for pair in $(targets_of "$tool"); do
         [[ -x "$dir/${pair%%=*}" ]] || die "$dir/${pair%%=*} is missing: run tests/e2e/build_tools.sh $tool"
     done
+    [[ "$tool" != keda || -n "$(ls "$dir/crds" 2>/dev/null)" ]] || die "$dir/crds (KEDA's CRDs) is missing: run tests/e2e/build_tools.sh keda"
     echo "$dir"
 }
 
@@ -97,6 +112,7 @@ build() {
             || die "building ${pair%%=*} ($(module_of "$tool") $version) failed (see above)"
         echo "tools build: ${pair%%=*} done after $((SECONDS - start)) s"
     done
+    extras_of "$tool" "$tmp" || die "copying $tool's files from its module failed"
     rm -rf "$dir/bin"
     mv "$tmp" "$dir/bin"
     stamp "$tool" >"$dir/STAMP"

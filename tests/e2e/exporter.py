@@ -2,12 +2,14 @@
 pods that exist (the fake kubelet's Running pods) and with the load each test sets.
 
 Per pod of a namespace with a load: `http_requests_waiting` (kube-prometheus' target
-labels, with `deployment` and `service`), the LLM latency histogram
-`ai_llm_response_time_seconds`, and cAdvisor's `container_cpu_usage_seconds_total` /
-`container_memory_working_set_bytes` (container and pod-level series, job=kubelet); per
-Node: `node_cpu_usage_seconds_total` / `node_memory_working_set_bytes`. The load is the
-service's whole: the queue and the CPU are shared evenly by the Running pods, so
-scaling out lowers each pod's share as it would in the service.
+labels, with `deployment` and `service`; or one gateway series per namespace when the load
+says the queue is held in front of the service, as KEDA's scale-from-zero needs), the LLM
+latency histogram `ai_llm_response_time_seconds`, and cAdvisor's
+`container_cpu_usage_seconds_total` / `container_memory_working_set_bytes` (container and
+pod-level series, job=kubelet); per Node: `node_cpu_usage_seconds_total` /
+`node_memory_working_set_bytes`. The load is the service's whole: the queue and the CPU
+are shared evenly by the Running pods, so scaling out lowers each pod's share as it would
+in the service.
 
 Counters are integrated between scrapes at the current rate, so `irate()` over them gives
 the rate set. The p99 comes from the seed's histogram rule (histogram_quantile over a 5m
@@ -61,6 +63,9 @@ class Load:
     cpu_cores: float
     memory_bytes: float
     llm_calls: float | None = None
+    # The queue is held by a gateway in front of the service (one series without a pod
+    # label, there with no pod running, as a broker's would be), not by the pods.
+    queued_at_gateway: bool = False
 
 
 @dataclass
@@ -127,6 +132,9 @@ class Exporter:
         node_memory = dict.fromkeys(self.nodes, float(NODE_BASE_MEMORY))
         for namespace, load in sorted(self._loads.items()):
             pods = running.get(namespace, {})
+            if load.queued_at_gateway:
+                gateway = f'namespace="{namespace}",service="{self.deployment}",job="gateway"'
+                waiting.append(f"http_requests_waiting{{{gateway}}} {load.waiting}")
             if not pods:
                 continue
             share = 1.0 / len(pods)
@@ -145,7 +153,8 @@ class Exporter:
                     f'service="{self.deployment}",job="{self.deployment}",'
                     f'container="{self.deployment}"'
                 )
-                waiting.append(f"http_requests_waiting{{{target}}} {load.waiting * share}")
+                if not load.queued_at_gateway:
+                    waiting.append(f"http_requests_waiting{{{target}}} {load.waiting * share}")
                 if load.llm_calls is not None:
                     latency.extend(self._observe(c, target, p99, calls.rate * share, now))
                 c.at = now

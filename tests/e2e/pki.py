@@ -4,7 +4,10 @@ Two CAs, as kubeadm lays them out: the cluster CA signs the API server's serving
 certificate, the users' client certificates and Surge's serving certificate (so the
 APIServices' caBundle is the cluster CA); the front-proxy CA signs only the aggregator's
 client certificate, which is how Surge tells the aggregator from a user. The service-account
-key pair signs and verifies the tokens of TokenRequest.
+key pair signs and verifies the tokens of TokenRequest. For KEDA (tests/e2e/keda), the
+cluster CA also signs the certificate its operator and metrics server share (gRPC between
+them, HTTPS to the aggregator), and a third CA the client certificate KEDA presents to
+Surge's scaler.
 """
 
 from __future__ import annotations
@@ -40,6 +43,9 @@ class PKI:
     surge: Pair
     service_account_key: Path
     service_account_pub: Path
+    keda: Pair
+    scaler_client_ca: Pair
+    keda_scaler_client: Pair
 
 
 def _key() -> ec.EllipticCurvePrivateKey:
@@ -114,8 +120,12 @@ class _CA:
         server_names: tuple[str, ...] = (),
         client: bool = False,
     ) -> Pair:
+        """A leaf: a client certificate, or a server one for `server_names` (also a client
+        one when `client` is set too)."""
         key = _key()
-        usages = [ExtendedKeyUsageOID.CLIENT_AUTH] if client else [ExtendedKeyUsageOID.SERVER_AUTH]
+        usages = [ExtendedKeyUsageOID.CLIENT_AUTH] if client else []
+        if server_names or not client:
+            usages.append(ExtendedKeyUsageOID.SERVER_AUTH)
         builder = (
             _builder(subject, self.name, key.public_key())
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
@@ -149,6 +159,7 @@ def make_pki(directory: Path, surge_service: tuple[str, str]) -> PKI:
         )
     )
     sa_key_path.chmod(0o600)
+    scaler_client_ca = _CA(directory, "scaler-client-ca")
     sa_pub_path = directory / "sa.pub"
     sa_pub_path.write_bytes(
         sa_key.public_key().public_bytes(
@@ -175,4 +186,19 @@ def make_pki(directory: Path, surge_service: tuple[str, str]) -> PKI:
         ),
         service_account_key=sa_key_path,
         service_account_pub=sa_pub_path,
+        keda=ca.issue(
+            directory / "keda",
+            _name("keda"),
+            server_names=(
+                "keda-operator.keda.svc",
+                "keda-metrics-apiserver.keda.svc",
+                "localhost",
+                LOOPBACK,
+            ),
+            client=True,
+        ),
+        scaler_client_ca=scaler_client_ca.pair,
+        keda_scaler_client=scaler_client_ca.issue(
+            directory / "keda-scaler-client", _name("keda-operator"), client=True
+        ),
     )

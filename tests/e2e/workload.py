@@ -211,12 +211,12 @@ class Workload:
     def wait_replicas(self, predicate: Callable[[int], bool], timeout_s: float, what: str) -> int:
         """Wait for spec.replicas to satisfy `predicate`; the failure quotes describe hpa."""
 
-        def probe() -> int | None:
+        def probe() -> list[int] | None:  # a list: 0 replicas is an answer too
             replicas = self.replicas()
-            return replicas if predicate(replicas) else None
+            return [replicas] if predicate(replicas) else None
 
         try:
-            return wait_for(probe, timeout_s, what)
+            return wait_for(probe, timeout_s, what)[0]
         except AssertionError as err:
             raise AssertionError(f"{err}\n{self.describe()}\n{self.history.render()}") from None
 
