@@ -312,3 +312,29 @@ def test_beside_keda_the_chart_and_the_overlay_leave_external_metrics_to_keda() 
         assert serve_options(rendered.one("Deployment"))["scaler_port"] == 9443
         ports = rendered.get("Service", "surge", NAMESPACE)["spec"]["ports"]
         assert {"keda-grpc": 9443}.items() <= {p["name"]: p["port"] for p in ports}.items()
+
+
+def test_forecast_rules_become_a_file_beside_the_rules(tmp_path: Path) -> None:
+    rules = yaml.safe_load((ROOT / "tests" / "e2e" / "forecasts.yaml").read_text())
+    values = tmp_path / "forecast.yaml"
+    values.write_text(yaml.safe_dump({"forecast": {"rules": rules["forecastRules"]}}))
+    rendered = template("-f", str(values))
+    options = serve_options(rendered.one("Deployment"))
+    path = Path(options["forecast_config"])
+    configmap = rendered.get("ConfigMap", "surge-rules", NAMESPACE)
+    assert yaml.safe_load(configmap["data"][path.name]) == rules
+    mount = next(
+        m
+        for m in container(rendered.one("Deployment"), "surge")["volumeMounts"]
+        if m["name"] == "rules"
+    )
+    assert path.parent == Path(mount["mountPath"])
+    (tmp_path / path.name).write_text(configmap["data"][path.name])
+    check = subprocess.run(
+        [sys.executable, "-m", "surge", "check", "--forecast", str(tmp_path / path.name)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert serve_options(template().one("Deployment"))["forecast_config"] is None
