@@ -6,6 +6,19 @@
 #   deploy/image/build.sh tools    also surge:<version>-tools, with the [tools] extra
 # Prints each image's name and size.
 set -euo pipefail
+usage="usage: deploy/image/build.sh [tools]"
+case "$*" in
+"" | tools) ;;
+-h | --help)
+    echo "$usage"
+    echo "builds surge:<version> (with 'tools': also surge:<version>-tools) into dist/; deploy/README.md, \"The image\""
+    exit 0
+    ;;
+*)
+    echo "build.sh: unknown arguments: $* ($usage)" >&2
+    exit 2
+    ;;
+esac
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 buildah="$root/deploy/image/buildah"
 cd "$root"
@@ -41,6 +54,6 @@ build() { # tag extras
 }
 
 build "localhost/surge:$version" ""
-if [[ "${1:-}" == tools ]]; then
+if [[ "$*" == tools ]]; then
     build "localhost/surge:$version-tools" tools
 fi

@@ -424,3 +424,33 @@ def _with_requirements(names: set[str]) -> set[str]:
             continue
         todo.extend(_requirement_name(r) for r in requires if "extra ==" not in r)
     return found
+
+
+@pytest.mark.parametrize(
+    ("args", "status", "stream", "says"),
+    [
+        (["--help"], 0, "stdout", "usage: deploy/image/build.sh [tools]"),
+        (["-h"], 0, "stdout", "usage: deploy/image/build.sh [tools]"),
+        (["--tools"], 2, "stderr", "build.sh: unknown arguments: --tools"),
+        (["tools", "extra"], 2, "stderr", "build.sh: unknown arguments: tools extra"),
+    ],
+)
+def test_build_script_answers_its_arguments_before_building(
+    args: list[str], status: int, stream: str, says: str, tmp_path: Path
+) -> None:
+    """An argument build.sh does not take must not start minutes of building and prune the
+    shared image store: it is answered at once. PATH is empty, so a script that went on
+    to build would fail on its first command instead."""
+    bash = shutil.which("bash")
+    assert bash
+    done = subprocess.run(
+        [bash, str(DEPLOY / "image" / "build.sh"), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={"PATH": str(tmp_path)},
+    )
+    assert done.returncode == status, done.stderr
+    assert says in getattr(done, stream)
+    assert "building" not in done.stderr
