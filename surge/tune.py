@@ -224,6 +224,8 @@ def main(args: argparse.Namespace, out: TextIO | None = None) -> int:
 
 
 def _check(args: argparse.Namespace) -> None:
+    if sum(bool(t) for t in (args.scenario, args.traffic, args.prometheus_url)) != 1:
+        raise TuneError("give one of --scenario NAME, --traffic FILE, --prometheus-url URL")
     if not 0 < args.slo_attainment <= 1:
         raise TuneError("--slo-attainment must be above 0 and at most 1 (0.99 is 99%)")
     if args.slo_latency <= 0:

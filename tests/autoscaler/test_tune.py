@@ -151,6 +151,17 @@ def test_bad_input_is_one_line_and_exit_2(
     assert (code, out) == (2, "") and err.count("\n") == 1 and message in err
 
 
+@pytest.mark.parametrize("traffic", [[], ["--scenario", "seed-workday", "--traffic", "t.csv"]])
+def test_one_source_of_traffic_is_asked_for_in_tunes_own_flags(
+    traffic: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """tune has no --timeline (metric history cannot be replayed at other targets)."""
+    argv = ["tune", "--hpa", "autoscaler/seed-hpa.yaml", "--out", str(tmp_path), *traffic]
+    code, out, err = _run(capsys, *argv)
+    assert (code, out) == (2, "")
+    assert err == "surge tune: give one of --scenario NAME, --traffic FILE, --prometheus-url URL\n"
+
+
 def test_an_hpa_the_capacity_cannot_serve_names_the_metric(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
