@@ -512,7 +512,8 @@ def parse_config(text: str, source: str = "<config>") -> AdapterConfig:
     return read_document(text, source, _adapter_reader(source))
 
 
-def _read(path: str) -> str:
+def read_file(path: str) -> str:
+    """A config file's text; ConfigError naming the file when it cannot be read."""
     try:
         with open(path, encoding="utf-8") as f:
             return f.read()
@@ -528,9 +529,9 @@ def _read(path: str) -> str:
 
 def load_config(path: str) -> AdapterConfig:
     """Load a PA config file; raise ConfigError (every problem, one per line) if any."""
-    return parse_config(_read(path), path)
+    return parse_config(read_file(path), path)
 
 
 def check_config(path: str) -> Check:
     """`surge check` of a config file (see Check); ConfigError when it cannot be read."""
-    return check_text(_read(path), path)
+    return check_text(read_file(path), path)

@@ -129,6 +129,25 @@ def _slots(work: Workspace) -> dict[str, Slot]:
             ("simulate", "--scenario", "seed-workday", "--capacity", "{}", *sim)
         ),
         "simulate --traffic": Slot(("simulate", "--traffic", "{}", "--hpa", hpa, *sim)),
+        "simulate --config": Slot(
+            ("simulate", "--scenario", "seed-workday", "--config", "{}", *sim), empty=None
+        ),
+        "serve --forecast-config": Slot(
+            (
+                "serve",
+                "--config",
+                str(SEED_RULES),
+                "--objects",
+                objects,
+                "--forecast-config",
+                "{}",
+                *serve,
+            ),
+            empty=None,
+        ),
+        "check --forecast": Slot(
+            ("check", "--forecast", "{}"), content=1, empty=0, verdict="stdout"
+        ),
         "capacity fit --timeline": Slot(
             ("capacity", "fit", "--timeline", "{}", f"--out={work.root / 'capacity.yaml'}")
         ),

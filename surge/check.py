@@ -14,7 +14,7 @@ import asyncio
 from adapter.naming import namer_problems
 from adapter.objects import KubeAPI, ObjectsFileError, StaticObjects
 from adapter.resources import ResourceMapper
-from adapter.rules import ConfigError, check_config
+from adapter.rules import ConfigError, check_text, read_file
 from surge.wiring import UsageError, api_client, discover
 
 
@@ -34,14 +34,19 @@ async def _mapper(args: argparse.Namespace) -> ResourceMapper:
 
 async def _judge(args: argparse.Namespace) -> tuple[list[str], list[str]]:
     """(errors, warnings), each `FILE:LINE: message`."""
-    if args.forecast:
-        from adapter.forecast.rules import check_forecast_config
-
-        return check_forecast_config(args.file), []
     try:
-        result = check_config(args.file)
+        text = read_file(args.file)
     except ConfigError as err:  # unreadable: not a verdict on its content
         raise UsageError(err.problems[0]) from None
+    if args.forecast:
+        from adapter.forecast.rules import parse_forecast_config
+
+        try:
+            parse_forecast_config(text, args.file)
+        except ConfigError as err:
+            return err.problems, []
+        return [], []
+    result = check_text(text, args.file)
     errors = result.errors
     if result.config is not None and (args.objects or args.kubeconfig):
         errors += namer_problems(result.config, await _mapper(args))

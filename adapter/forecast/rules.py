@@ -16,7 +16,7 @@ import yaml
 
 from adapter.go.durations import DurationError, parse_prometheus_duration
 from adapter.resources import BUILTIN
-from adapter.rules import ConfigError, _line, _read, _Reader, read_document
+from adapter.rules import _line, _Reader, read_document, read_file
 
 HPA_SYNC_S = 15.0  # kube-controller-manager's --horizontal-pod-autoscaler-sync-period default
 DEFAULT_READY_DELAY_S = 60.0
@@ -215,13 +215,4 @@ def parse_forecast_config(text: str, source: str = "<forecast config>") -> Forec
 
 
 def load_forecast_config(path: str) -> ForecastConfig:
-    return parse_forecast_config(_read(path), path)
-
-
-def check_forecast_config(path: str) -> list[str]:
-    """Every problem of a forecast rules file as `FILE:LINE: message`; empty when valid."""
-    try:
-        load_forecast_config(path)
-    except ConfigError as err:
-        return err.problems
-    return []
+    return parse_forecast_config(read_file(path), path)
