@@ -73,6 +73,7 @@ def _slots(work: Workspace) -> dict[str, Slot]:
     serve += (f"--cert-dir={work.root / 'certs'}", "--log-format=json")
     query = ("--prometheus-url", dead, "--log-format=json")
     sim = ("--plot=", "--csv=", "--log-format=json")
+    tune = (f"--out={work.root / 'tune'}",)
     return {
         "check": Slot(("check", "{}", "--log-format=json"), content=1, empty=0, verdict="stdout"),
         "check --objects": Slot(("check", str(SEED_RULES), "--objects", "{}"), empty=None),
@@ -148,6 +149,8 @@ def _slots(work: Workspace) -> dict[str, Slot]:
         "check --forecast": Slot(
             ("check", "--forecast", "{}"), content=1, empty=0, verdict="stdout"
         ),
+        "tune --traffic": Slot(("tune", "--traffic", "{}", "--hpa", hpa, *tune)),
+        "tune --hpa": Slot(("tune", "--scenario", "seed-workday", "--hpa", "{}", *tune)),
         "capacity fit --timeline": Slot(
             ("capacity", "fit", "--timeline", "{}", f"--out={work.root / 'capacity.yaml'}")
         ),
@@ -164,6 +167,7 @@ def verbs(work: Workspace) -> dict[str, tuple[str, ...]]:
         "hpa evaluate": (str(SEED_CASE),),
         "explain": ("ai-platform/ai-service",),
         "simulate": (),
+        "tune": (),
         "capacity export": ("--seed",),
         "capacity fit": (),
     }
@@ -285,6 +289,21 @@ def cases(work: Workspace) -> list[Case]:
                 "--plot=",
                 "--csv=",
                 "--log-format=json",
+            ),
+            1,
+            "unreachable",
+        ),
+        Case(
+            "tune, Prometheus down",
+            (
+                "tune",
+                "--hpa",
+                str(SEED_HPA),
+                "--prometheus-url",
+                dead,
+                "--query=qps=up",
+                "--start=2026-01-01T00:00:00Z",
+                "--end=2026-01-02T00:00:00Z",
             ),
             1,
             "unreachable",
