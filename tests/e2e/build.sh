@@ -6,15 +6,19 @@
 #   tests/e2e/build.sh                  build if the cache lacks this version set (else do nothing),
 #                                       then the tools of build_tools.sh (helm, KEDA)
 #   tests/e2e/build.sh --bin-dir        print the cached bin dir; exit 1 (with the reason) if not built
-#   tests/e2e/build.sh --pin K8S ETCD   rewrite k8sbin/ and etcdbin/ go.mod+go.sum for other releases,
-#                                       e.g. --pin v1.34.12 v3.6.16 (network; no compile)
+#   tests/e2e/build.sh --pin K8S ETCD   write releases/K8S/{k8sbin,etcdbin} go.mod+go.sum for a release,
+#                                       e.g. --pin v1.37.2 v3.7.3 (network; no compile)
 #
-# Environment: SURGE_E2E_CACHE (default ~/.cache/surge/e2e), SURGE_E2E_JOBS (go build -p, default 2).
+# One pinned version set per folder releases/<Kubernetes version>/; releases/DEFAULT names the one
+# used unless SURGE_E2E_RELEASE names another (e.g. SURGE_E2E_RELEASE=v1.34.12).
+# Environment: SURGE_E2E_RELEASE, SURGE_E2E_CACHE (default ~/.cache/surge/e2e),
+# SURGE_E2E_JOBS (go build -p, default 2).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "$0")" && pwd)"
-K8S_MOD="$HERE/k8sbin"
-ETCD_MOD="$HERE/etcdbin"
+RELEASE="${SURGE_E2E_RELEASE:-$(cat "$HERE/releases/DEFAULT")}"
+K8S_MOD="$HERE/releases/$RELEASE/k8sbin"
+ETCD_MOD="$HERE/releases/$RELEASE/etcdbin"
 CACHE_ROOT="${SURGE_E2E_CACHE:-$HOME/.cache/surge/e2e}"
 JOBS="${SURGE_E2E_JOBS:-2}"
 export GOFLAGS=-mod=mod GOTOOLCHAIN=local CGO_ENABLED=0
@@ -33,7 +37,13 @@ version_key() { echo "k8s-$(k8s_version)_etcd-$(etcd_version)_$(uname -m)"; }
 stamp() { cat "$K8S_MOD/go.mod" "$K8S_MOD/go.sum" "$ETCD_MOD/go.mod" "$ETCD_MOD/go.sum" | sha256sum | cut -d' ' -f1; }
 BINARIES=(kube-apiserver kube-controller-manager etcd)
 
+known_release() {
+    [[ -f "$K8S_MOD/go.mod" && -f "$ETCD_MOD/go.mod" ]] \
+        || die "no pinned release $RELEASE in $HERE/releases (have: $(cd "$HERE/releases" && ls -d v*/ | tr -d / | xargs)); pin it with --pin"
+}
+
 bin_dir() {
+    known_release
     local dir="$CACHE_ROOT/$(version_key)/bin"
     [[ -f "$dir/../STAMP" && "$(cat "$dir/../STAMP")" == "$(stamp)" ]] \
         || die "the control plane for $(version_key) is not built in $CACHE_ROOT: run tests/e2e/build.sh"
@@ -50,8 +60,11 @@ need_go() {
 pin() {
     local k8s="$1" etcd="$2" gomod staging m godebug goline
     need_go
-    [[ "$k8s" =~ ^v1\.([0-9]+)\.([0-9]+)$ ]] || die "--pin: Kubernetes version must look like v1.34.12, got $k8s"
+    [[ "$k8s" =~ ^v1\.([0-9]+)\.([0-9]+)$ ]] || die "--pin: Kubernetes version must look like v1.37.2, got $k8s"
     staging="v0.${BASH_REMATCH[1]}.${BASH_REMATCH[2]}"
+    K8S_MOD="$HERE/releases/$k8s/k8sbin"
+    ETCD_MOD="$HERE/releases/$k8s/etcdbin"
+    mkdir -p "$K8S_MOD" "$ETCD_MOD"
     gomod="$(cd /tmp && go mod download -json "k8s.io/kubernetes@$k8s" | python3 -c 'import json,sys; print(json.load(sys.stdin)["GoMod"])')"
     goline="$(awk '$1 == "go" {print $2; exit}' "$gomod")"
     godebug="$(awk '$1 == "godebug" {print $2; exit}' "$gomod")"
@@ -81,6 +94,7 @@ pin() {
 }
 
 build() {
+    known_release
     need_go
     local key dir tmp k8s minor
     key="$(version_key)"

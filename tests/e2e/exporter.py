@@ -7,9 +7,11 @@ says the queue is held in front of the service, as KEDA's scale-from-zero needs)
 latency histogram `ai_llm_response_time_seconds`, and cAdvisor's
 `container_cpu_usage_seconds_total` / `container_memory_working_set_bytes` (container and
 pod-level series, job=kubelet); per Node: `node_cpu_usage_seconds_total` /
-`node_memory_working_set_bytes`. The load is the service's whole: the queue and the CPU
-are shared evenly by the Running pods, so scaling out lowers each pod's share as it would
-in the service.
+`node_memory_working_set_bytes`; per namespace whose load sets `gateway_pending`, the
+gateway's `gateway_requests_pending` for the Deployment, there with or without pods (an
+Object metric that brings a Deployment back from zero). The load is the service's whole:
+the queue and the CPU are shared evenly by the Running pods, so scaling out lowers each
+pod's share as it would in the service.
 
 Counters are integrated between scrapes at the current rate, so `irate()` over them gives
 the rate set. The p99 comes from the seed's histogram rule (histogram_quantile over a 5m
@@ -57,7 +59,8 @@ def bucket_index(latency: float) -> int:
 class Load:
     """The service's load: `waiting` requests queued and `cpu_cores` in use, summed over
     its pods; `memory_bytes` of working set in each pod; `llm_calls` in flight, summed
-    (None: no latency histogram)."""
+    (None: no latency histogram); `gateway_pending` requests the gateway in front of the
+    Deployment holds (None: no gateway series)."""
 
     waiting: float
     cpu_cores: float
@@ -66,6 +69,7 @@ class Load:
     # The queue is held by a gateway in front of the service (one series without a pod
     # label, there with no pod running, as a broker's would be), not by the pods.
     queued_at_gateway: bool = False
+    gateway_pending: float | None = None
 
 
 @dataclass
@@ -127,10 +131,13 @@ class Exporter:
     def _lines(self) -> Iterator[str]:
         now = self._clock()
         running = self._running()
-        waiting, latency, cpu, memory = [], [], [], []
+        waiting, latency, cpu, memory, pending = [], [], [], [], []
         node_cpu = dict.fromkeys(self.nodes, NODE_BASE_CPU)
         node_memory = dict.fromkeys(self.nodes, float(NODE_BASE_MEMORY))
         for namespace, load in sorted(self._loads.items()):
+            if load.gateway_pending is not None:
+                front = f'namespace="{namespace}",deployment="{self.deployment}",job="gateway"'
+                pending.append(f"gateway_requests_pending{{{front}}} {load.gateway_pending}")
             pods = running.get(namespace, {})
             if load.queued_at_gateway:
                 gateway = f'namespace="{namespace}",service="{self.deployment}",job="gateway"'
@@ -168,6 +175,8 @@ class Exporter:
                     node_memory[node] += load.memory_bytes
         yield "# TYPE http_requests_waiting gauge"
         yield from waiting
+        yield "# TYPE gateway_requests_pending gauge"
+        yield from pending
         yield "# TYPE ai_llm_response_time_seconds histogram"
         yield from latency
         yield "# TYPE container_cpu_usage_seconds_total counter"
