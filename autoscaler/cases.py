@@ -379,12 +379,16 @@ def _hpa(value: Any) -> HorizontalPodAutoscaler:
         ),
         behavior=behavior,
         conditions=_each(status.get("conditions"), "hpa.status.conditions", _condition),
-        status_replicas=(
-            None
-            if status.get("currentReplicas") is None
-            else _integer(status["currentReplicas"], "hpa.status.currentReplicas", minimum=0)
-        ),
+        status_replicas=_status_replicas(status),
     )
+
+
+def _status_replicas(status: Mapping[str, Any]) -> int | None:
+    """status.currentReplicas; the API leaves out a 0 (omitempty) where the controller wrote
+    a status (desiredReplicas is always there); no status at all: None."""
+    if status.get("currentReplicas") is not None:
+        return _integer(status["currentReplicas"], "hpa.status.currentReplicas", minimum=0)
+    return 0 if "desiredReplicas" in status else None
 
 
 def read_hpa(value: Any) -> HorizontalPodAutoscaler:

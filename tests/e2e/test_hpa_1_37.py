@@ -121,7 +121,8 @@ def agreeing_explanation(cluster: Cluster, workload: Workload, desired: int) -> 
         status = answer["status"]
         return (
             answer
-            if status["desiredReplicas"] == desired == status["currentReplicas"]
+            # the API leaves out a currentReplicas of 0 (omitempty)
+            if status["desiredReplicas"] == desired == (status["currentReplicas"] or 0)
             and answer["desiredReplicas"] == desired
             and answer["agreement"].startswith("agrees")
             and all(r["agreesWithStatus"] is True for r in answer["metrics"])
