@@ -74,8 +74,9 @@ def test_queue_hpa_scales_up_and_down(
     workload.wait_replicas(lambda r: r == 12, 120, "ai-service scaled to 12")
     workload.wait_ready(12, timeout_s=60)
     rises = [s.replicas for s in workload.history.changes() if s.at_s > busy_at]
-    # First sync after the load: the proposal is 12, the policies allow max(2x2, 2+4) = 6.
-    assert rises[0] == 6, rises
+    # First sync after the load: the proposal is 12, the policies allow max(2x2, 2+4) = 6;
+    # a sync that reads the new CPU before the new queue proposes ceil(150/70 x 2) = 5.
+    assert rises[0] in (5, 6), rises
     assert_scale_up_within(workload.history, busy_at, PERIOD_S, pods=4)
 
     wait_for(lambda: reads(workload, waiting=50, cpu=25, memory=62), 60, "the readings at 12")
