@@ -151,6 +151,9 @@ def _slots(work: Workspace) -> dict[str, Slot]:
         ),
         "tune --traffic": Slot(("tune", "--traffic", "{}", "--hpa", hpa, *tune)),
         "tune --hpa": Slot(("tune", "--scenario", "seed-workday", "--hpa", "{}", *tune)),
+        "tune --capacity": Slot(
+            ("tune", "--scenario", "seed-workday", "--hpa", hpa, "--capacity", "{}", *tune)
+        ),
         "capacity fit --timeline": Slot(
             ("capacity", "fit", "--timeline", "{}", f"--out={work.root / 'capacity.yaml'}")
         ),
@@ -396,6 +399,7 @@ def cases(work: Workspace) -> list[Case]:
             "no-slash",
         ),
         Case("simulate, no source", ("simulate", "--hpa", str(SEED_HPA)), 2, "surge simulate:"),
+        Case("tune, no source", ("tune", "--hpa", str(SEED_HPA)), 2, "surge tune: give one of"),
         Case("hpa, no command", ("hpa", "nope"), 2, "invalid choice: 'nope'"),
     ]
     # every command: an unknown flag, and its required arguments left out
