@@ -35,7 +35,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from adapter.batching import NotWidenable, Widened, widen
 from adapter.discovery import SeriesInfo
 from adapter.prometheus import BackendError, BackendUnavailable, PrometheusClient, QueryResult
-from apiservice.changes import Listener, note_read
+from apiservice.changes import ChangeFeed, Listener, note_read
 from apiservice.errors import APIError, ServiceUnavailable
 from apiservice.provider import GroupResource
 from apiservice.selectors import Selector
@@ -269,6 +269,11 @@ class NaiveEngine:
     async def close(self) -> None:
         return None
 
+    @property
+    def changes(self) -> ChangeFeed | None:
+        """No snapshots, so no refreshes to announce: KEDA's streams poll instead."""
+        return None
+
 
 def _vector(result: QueryResult) -> QueryResult:
     """Custom metrics need a vector; anything else is a backend error (500), as in PA."""
@@ -307,6 +312,10 @@ class OptimizedEngine(NaiveEngine):
         self._backend = asyncio.Semaphore(self.settings.max_concurrency)
         self._refresher: asyncio.Task[None] | None = None
         self._listeners: list[Listener] = []
+
+    @property
+    def changes(self) -> ChangeFeed | None:
+        return self
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         """apiservice.changes.ChangeFeed: `listener` gets the query of every snapshot

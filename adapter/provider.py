@@ -13,7 +13,8 @@ import math
 from datetime import UTC, datetime
 
 from adapter.discovery import SeriesInfo, SeriesRegistry
-from adapter.engine import CustomRequest, NaiveEngine, Values
+from adapter.engine import CustomRequest, Values
+from adapter.engine_protocol import Engine
 from adapter.objects import ObjectIndex
 from adapter.prometheus import BackendError
 from adapter.promql import QueryError
@@ -47,7 +48,7 @@ def _timestamp(at: float) -> datetime:
 
 
 class PrometheusProvider:
-    def __init__(self, registry: SeriesRegistry, objects: ObjectIndex, engine: NaiveEngine):
+    def __init__(self, registry: SeriesRegistry, objects: ObjectIndex, engine: Engine):
         self.registry = registry
         self.objects = objects
         self.engine = engine

@@ -28,7 +28,8 @@ from datetime import UTC, datetime
 from adapter import promql
 from adapter.batching import NotWidenable, check_separable
 from adapter.config import DiscoveryRule, ResourceRule, ResourceRules
-from adapter.engine import Answer, NaiveEngine
+from adapter.engine import Answer
+from adapter.engine_protocol import Engine
 from adapter.go.durations import format_duration
 from adapter.naming import NODES, MetricNamer, RuleError
 from adapter.objects import ObjectIndex, ObjectMeta
@@ -183,7 +184,7 @@ def _index(result: QueryResult, query: _ObjectQuery, namespace: str | None) -> _
 class ResourceMetricsSource:
     """apiservice.resource_metrics.ResourceMetricsProvider over Prometheus."""
 
-    def __init__(self, rules: ResourceRules, objects: ObjectIndex, engine: NaiveEngine) -> None:
+    def __init__(self, rules: ResourceRules, objects: ObjectIndex, engine: Engine) -> None:
         """Raises RuleError when a rule names resources the cluster does not serve."""
         self.objects = objects
         self.engine = engine
