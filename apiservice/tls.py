@@ -13,6 +13,7 @@ import asyncio
 import logging
 import os
 import ssl
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,7 +58,7 @@ class TLSConfigError(ValueError):
     """A TLS setting that cannot be used; the message is one line naming it."""
 
 
-def openssl_ciphers(go_names: list[str]) -> str | None:
+def openssl_ciphers(go_names: Sequence[str]) -> str | None:
     """The OpenSSL cipher string for Kubernetes' --tls-cipher-suites; None keeps the defaults."""
     if not go_names:
         return None

@@ -3,61 +3,15 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 from typing import TextIO
 
 from autoscaler.simulation.capacity import SEED_EXPORT_COMMENTS, document, export_seed
 from autoscaler.simulation.timeline import TimelineError, TimelineUnavailable
+from surge.options import CapacityOptions
 
 
-def _bytes(text: str) -> int:
-    """1073741824, 1Gi or 512Mi."""
-    units = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
-    for suffix, factor in units.items():
-        if text.endswith(suffix):
-            return round(float(text[: -len(suffix)]) * factor)
-    return round(float(text))
-
-
-def add_parser(sub: argparse._SubParsersAction, duration: object) -> None:
-    """The `capacity` command and its two subcommands; `duration` parses 40s, 3m."""
-    capacity = sub.add_parser("capacity", help="capacity files: export the seed's, fit history")
-    commands = capacity.add_subparsers(dest="capacity_command", metavar="COMMAND")
-    export = commands.add_parser("export", help="print a built-in capacity model as a file")
-    export.add_argument(
-        "--seed", action="store_true", required=True, help="the seed's calibrated model"
-    )
-    fit = commands.add_parser("fit", help="fit a capacity file from a service's history")
-    src = fit.add_argument_group("the history (one of)")
-    src.add_argument(
-        "--timeline",
-        metavar="FILE",
-        help="CSV or JSON: time, qps, replicas, p99_seconds [, waiting, cpu, memory]",
-    )
-    src.add_argument("--prometheus-url", metavar="URL", help="range queries (with --query)")
-    src.add_argument(
-        "--query",
-        action="append",
-        metavar="NAME=PROMQL",
-        help="qps (total), replicas (ready pods), p99_seconds; optional per-pod waiting, "
-        "cpu (cores), memory (bytes)",
-    )
-    src.add_argument("--start", metavar="TIME", help="RFC 3339 or unix seconds")
-    src.add_argument("--end", metavar="TIME", help="RFC 3339 or unix seconds")
-    src.add_argument("--step", type=duration, default=60.0, metavar="DURATION", help="default 1m")
-    m = fit.add_argument_group("the pods (not in the history)")
-    m.add_argument("--cpu-request", type=float, default=0.5, metavar="CORES", help="default 0.5")
-    m.add_argument(
-        "--memory-request", type=_bytes, default=2**30, metavar="BYTES", help="default 1Gi"
-    )
-    m.add_argument(
-        "--ready-delay", type=duration, default=40.0, metavar="DURATION", help="default 40s"
-    )
-    fit.add_argument("--out", default="capacity.yaml", metavar="FILE", help="default capacity.yaml")
-
-
-def main(args: argparse.Namespace, out: TextIO | None = None) -> int:
+def main(args: CapacityOptions, out: TextIO | None = None) -> int:
     out = out or sys.stdout
     if args.capacity_command == "export":
         out.write(document(export_seed(), SEED_EXPORT_COMMENTS))
@@ -65,7 +19,7 @@ def main(args: argparse.Namespace, out: TextIO | None = None) -> int:
     return _fit(args, out)
 
 
-def _fit(args: argparse.Namespace, out: TextIO) -> int:
+def _fit(args: CapacityOptions, out: TextIO) -> int:
     from autoscaler.simulation import timeline as tl
     from autoscaler.simulation.fit import FitError, fit
     from autoscaler.simulation.progress import progress

@@ -6,7 +6,6 @@ code path that could drift from the server's.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
 import tempfile
@@ -17,6 +16,7 @@ from aiohttp import web
 
 from apiservice.errors import APIError
 from apiservice.server import build_app
+from surge.options import QueryOptions
 from surge.wiring import backend
 
 log = logging.getLogger("surge.query")
@@ -38,9 +38,9 @@ async def _ask(app: web.Application, path: str) -> tuple[int, str]:
             await runner.cleanup()
 
 
-async def query(args: argparse.Namespace) -> int:
-    path = args.path if args.path.startswith("/") else "/" + args.path
-    async with backend(args, watch=False) as b:
+async def query(options: QueryOptions) -> int:
+    path = options.path if options.path.startswith("/") else "/" + options.path
+    async with backend(options.backend, watch=False) as b:
         try:
             await b.discovery.relist()
         except APIError as err:  # answered below as the server answers without a list

@@ -7,7 +7,6 @@ flight finish; the process exits 0 within --shutdown-grace-period whatever clien
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import functools
@@ -40,50 +39,53 @@ from apiservice.server import APIServer, build_app
 from apiservice.tls import ServingTLS, TLSConfigError, TLSOptions, min_version, openssl_ciphers
 from surge.certs import self_signed
 from surge.keda import start_scaler
+from surge.options import AuthOptions, LimitOptions, ServeOptions, ServingOptions
 from surge.wiring import UsageError, api_client, backend
 
 log = logging.getLogger("surge.serve")
 
 
-def _tls_pair(args: argparse.Namespace) -> tuple[Path, Path]:
-    if bool(args.tls_cert_file) != bool(args.tls_private_key_file):
+def _tls_pair(serving: ServingOptions) -> tuple[Path, Path]:
+    if bool(serving.tls_cert_file) != bool(serving.tls_private_key_file):
         raise UsageError("--tls-cert-file and --tls-private-key-file go together")
-    if args.tls_cert_file:
-        return Path(args.tls_cert_file), Path(args.tls_private_key_file)
+    if serving.tls_cert_file:
+        return Path(serving.tls_cert_file), Path(serving.tls_private_key_file)
     hosts = ["localhost", "127.0.0.1", "::1"]
-    if args.bind_address not in ("0.0.0.0", "::", *hosts):
-        hosts.append(args.bind_address)
+    if serving.bind_address not in ("0.0.0.0", "::", *hosts):
+        hosts.append(serving.bind_address)
     try:
-        return self_signed(Path(args.cert_dir), hosts)
+        return self_signed(Path(serving.cert_dir), hosts)
     except OSError as err:
-        raise UsageError(f"--cert-dir {args.cert_dir}: {err.strerror}") from None
+        raise UsageError(f"--cert-dir {serving.cert_dir}: {err.strerror}") from None
 
 
-def _tls_settings(args: argparse.Namespace) -> tuple[ssl.TLSVersion, str | None]:
+def _tls_settings(serving: ServingOptions) -> tuple[ssl.TLSVersion, str | None]:
     """The version floor and ciphers, checked before anything is loaded or generated."""
     try:
-        return min_version(args.tls_min_version), openssl_ciphers(args.tls_cipher_suites)
+        return min_version(serving.tls_min_version), openssl_ciphers(serving.tls_cipher_suites)
     except TLSConfigError as err:
         raise UsageError(f"--tls-*: {err}") from None
 
 
-def _tls_options(args: argparse.Namespace) -> TLSOptions:
-    cert, key = _tls_pair(args)
-    version, ciphers = _tls_settings(args)
-    return TLSOptions(cert, key, version, ciphers, request_client_certs=not args.insecure_skip_auth)
+def _tls_options(serving: ServingOptions) -> TLSOptions:
+    cert, key = _tls_pair(serving)
+    version, ciphers = _tls_settings(serving)
+    return TLSOptions(
+        cert, key, version, ciphers, request_client_certs=not serving.insecure_skip_auth
+    )
 
 
-def _limits(args: argparse.Namespace) -> Limits:
-    if args.max_requests_inflight < 0:
+def _limits(limits: LimitOptions) -> Limits:
+    if limits.max_requests_inflight < 0:
         raise UsageError("--max-requests-inflight must not be negative")
-    if args.request_timeout <= 0:
+    if limits.request_timeout_s <= 0:
         raise UsageError("--request-timeout must be above 0")
-    if args.shutdown_delay_duration >= args.shutdown_grace_period:
+    if limits.shutdown_delay_s >= limits.shutdown_grace_period_s:
         raise UsageError("--shutdown-delay-duration must be shorter than --shutdown-grace-period")
     return Limits(
-        max_requests_inflight=args.max_requests_inflight,
-        request_timeout_s=args.request_timeout,
-        idle_timeout_s=args.idle_connection_timeout,
+        max_requests_inflight=limits.max_requests_inflight,
+        request_timeout_s=limits.request_timeout_s,
+        idle_timeout_s=limits.idle_connection_timeout_s,
     )
 
 
@@ -103,28 +105,30 @@ class _Delegation:
     follow: Callable[[], Coroutine[Any, Any, None]] | None  # keeps the trust on the ConfigMap
 
 
-async def _delegation(args: argparse.Namespace, stack: contextlib.AsyncExitStack) -> _Delegation:
-    client_cas = _read_cas(args.client_ca_file, "--client-ca-file") if args.client_ca_file else None
+async def _delegation(options: AuthOptions, stack: contextlib.AsyncExitStack) -> _Delegation:
+    client_cas = (
+        _read_cas(options.client_ca_file, "--client-ca-file") if options.client_ca_file else None
+    )
     front_proxy = None
-    if args.requestheader_client_ca_file:
+    if options.requestheader_client_ca_file:
         front_proxy = FrontProxyConfig(
-            _read_cas(args.requestheader_client_ca_file, "--requestheader-client-ca-file"),
-            frozenset(args.requestheader_allowed_names),
-            tuple(args.requestheader_username_headers),
-            tuple(args.requestheader_group_headers),
-            tuple(args.requestheader_extra_headers_prefix),
+            _read_cas(options.requestheader_client_ca_file, "--requestheader-client-ca-file"),
+            frozenset(options.requestheader_allowed_names),
+            options.requestheader_username_headers,
+            options.requestheader_group_headers,
+            options.requestheader_extra_headers_prefix,
         )
     hint = "; or pass --insecure-skip-auth to serve without authentication (demo only)"
     try:
-        authn = KubeCalls(await api_client(args.authentication_kubeconfig, "authentication"))
+        authn = KubeCalls(await api_client(options.authentication_kubeconfig, "authentication"))
         stack.push_async_callback(authn.close)
-        authz = KubeCalls(await api_client(args.authorization_kubeconfig, "authorization"))
+        authz = KubeCalls(await api_client(options.authorization_kubeconfig, "authorization"))
         stack.push_async_callback(authz.close)
     except UsageError as err:
         raise UsageError(f"{err}{hint}") from None
     trust = TrustSource(client_cas, front_proxy)
     follow = None
-    if trust.needs_configmap and not args.authentication_skip_lookup:
+    if trust.needs_configmap and not options.authentication_skip_lookup:
         try:
             await read_configmap(authn, trust)
         except ReviewError as err:
@@ -136,38 +140,39 @@ async def _delegation(args: argparse.Namespace, stack: contextlib.AsyncExitStack
     if not trust.current.client_cas and trust.current.front_proxy is None and follow is None:
         log.warning("no client CA and no front-proxy CA: only bearer tokens can authenticate")
     auth = DelegatedAuth(
-        Authenticator(trust, TokenReviewer(authn, args.authentication_token_webhook_cache_ttl)),
+        Authenticator(trust, TokenReviewer(authn, options.token_cache_ttl_s)),
         AccessReviewer(
             authz,
-            args.authorization_webhook_cache_authorized_ttl,
-            args.authorization_webhook_cache_unauthorized_ttl,
+            options.authorized_cache_ttl_s,
+            options.unauthorized_cache_ttl_s,
         ),
-        tuple(args.authorization_always_allow_paths),
+        options.always_allow_paths,
     )
     return _Delegation(auth, trust, follow)
 
 
-async def serve(args: argparse.Namespace, on_ready: Callable[[], None] | None = None) -> int:
+async def serve(options: ServeOptions, on_ready: Callable[[], None] | None = None) -> int:
     """Serve until SIGTERM or SIGINT; `on_ready` runs once the port is open."""
-    limits = _limits(args)
-    _tls_settings(args)
+    serving, shutdown = options.serving, options.limits
+    limits = _limits(options.limits)
+    _tls_settings(serving)
     async with contextlib.AsyncExitStack() as stack:
         tasks: list[asyncio.Task[None]] = []
-        if args.insecure_skip_auth:
+        if serving.insecure_skip_auth:
             log.warning(
                 "AUTHENTICATION IS OFF (--insecure-skip-auth): every caller reaching port %d "
                 "is trusted with every metric; never run this way in a cluster",
-                args.secure_port,
+                serving.secure_port,
             )
-            auth, tls = None, _serving_tls(_tls_options(args))
+            auth, tls = None, _serving_tls(_tls_options(serving))
         else:
-            delegation = await _delegation(args, stack)
+            delegation = await _delegation(options.auth, stack)
             auth, trust = delegation.auth, delegation.trust
-            tls = _serving_tls(_tls_options(args), trust.current.pem())
+            tls = _serving_tls(_tls_options(serving), trust.current.pem())
             trust.on_change = lambda current: tls.set_client_cas(current.pem())
             if delegation.follow is not None:
                 tasks.append(asyncio.create_task(delegation.follow(), name="auth-configmap"))
-        b = await stack.enter_async_context(backend(args, watch=True))
+        b = await stack.enter_async_context(backend(options.backend, watch=True))
         try:
             await b.discovery.relist()
         except Exception as err:
@@ -202,14 +207,14 @@ async def serve(args: argparse.Namespace, on_ready: Callable[[], None] | None = 
             limits=limits,
             resources=b.resources,
         )
-        grace = args.shutdown_grace_period
-        drain = grace - args.shutdown_delay_duration
+        grace = shutdown.shutdown_grace_period_s
+        drain = grace - shutdown.shutdown_delay_s
         # aiohttp waits up to its timeout for handlers, then as long again for cancelled
         # ones: half the drain each, less a margin for closing the backend.
         server = APIServer(
             app,
-            args.bind_address,
-            args.secure_port,
+            serving.bind_address,
+            serving.secure_port,
             tls.context,
             shutdown_timeout=max((drain - 1.0) / 2, 0.1),
         )
@@ -217,10 +222,10 @@ async def serve(args: argparse.Namespace, on_ready: Callable[[], None] | None = 
             await server.start()
         except OSError as err:
             raise UsageError(
-                f"cannot listen on {args.bind_address}:{args.secure_port}: {err.strerror}"
+                f"cannot listen on {serving.bind_address}:{serving.secure_port}: {err.strerror}"
             ) from None
-        log.info("serving on https://%s:%d", args.bind_address, args.secure_port)
-        scaler = await start_scaler(args, b, *_tls_pair(args))
+        log.info("serving on https://%s:%d", serving.bind_address, serving.secure_port)
+        scaler = await start_scaler(options, b, *_tls_pair(serving))
         if on_ready is not None:
             on_ready()
         loop = asyncio.get_running_loop()
@@ -228,8 +233,8 @@ async def serve(args: argparse.Namespace, on_ready: Callable[[], None] | None = 
             loop.add_signal_handler(sig, stopping.set)
         await stopping.wait()
         log.info("shutting down: /readyz fails from now on")
-        if args.shutdown_delay_duration > 0:
-            await asyncio.sleep(args.shutdown_delay_duration)
+        if shutdown.shutdown_delay_s > 0:
+            await asyncio.sleep(shutdown.shutdown_delay_s)
         log.info("closing the port; finishing the requests in flight")
         if scaler is not None:
             await scaler.stop(grace_s=max(drain - 1.0, 0.1) / 2)

@@ -1,8 +1,7 @@
-"""Builds the backend (Prometheus, objects, series discovery, provider) from flags."""
+"""Builds the backend (Prometheus, objects, series discovery, provider) from its options."""
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import logging
 import ssl
@@ -16,6 +15,7 @@ from prometheus_client import CollectorRegistry
 from adapter.config import AdapterConfig
 from adapter.discovery import SeriesDiscovery
 from adapter.engine import EngineSettings, NaiveEngine, OptimizedEngine
+from adapter.engine_protocol import Engine
 from adapter.forecast.provider import ForecastProvider
 from adapter.forecast.service import Forecaster, ForecastSettings
 from adapter.objects import ClusterObjects, KubeAPI, ObjectIndex, StaticObjects
@@ -26,6 +26,7 @@ from adapter.resources_provider import ResourceMetricsSource
 from adapter.rules import load_config
 from apiservice.errors import APIError
 from apiservice.kube import KubeconfigError, load_client
+from surge.options import BackendOptions, EngineOptions, PrometheusOptions
 
 log = logging.getLogger(__name__)
 
@@ -38,70 +39,66 @@ class CommandFailed(Exception):
     """The inputs were fine, the command failed (a service unreachable): one line, exit 1."""
 
 
-_PROMETHEUS_FILES = (
-    "prometheus_token_file",
-    "prometheus_password_file",
-    "prometheus_ca_file",
-    "prometheus_client_tls_cert_file",
-    "prometheus_client_tls_key_file",
+_PROMETHEUS_FILES = (  # (option, flag)
+    ("token_file", "--prometheus-token-file"),
+    ("password_file", "--prometheus-password-file"),
+    ("ca_file", "--prometheus-ca-file"),
+    ("client_cert_file", "--prometheus-client-tls-cert-file"),
+    ("client_key_file", "--prometheus-client-tls-key-file"),
 )
 
 
-def _check_prometheus_inputs(args: argparse.Namespace) -> None:
-    url = urllib.parse.urlsplit(args.prometheus_url)
+def _check_prometheus_inputs(options: PrometheusOptions) -> None:
+    url = urllib.parse.urlsplit(options.url)
     if url.scheme not in ("http", "https") or not url.hostname:
-        raise UsageError(
-            f"--prometheus-url {args.prometheus_url!r}: expected http(s)://HOST[:PORT][/PATH]"
-        )
-    for flag in _PROMETHEUS_FILES:
-        path = getattr(args, flag)
+        raise UsageError(f"--prometheus-url {options.url!r}: expected http(s)://HOST[:PORT][/PATH]")
+    for field, flag in _PROMETHEUS_FILES:
+        path = getattr(options, field)
         if path is None:
             continue
         try:
             with open(path, "rb"):
                 pass
         except OSError as err:
-            raise UsageError(
-                f"cannot read --{flag.replace('_', '-')} {path}: {err.strerror}"
-            ) from None
+            raise UsageError(f"cannot read {flag} {path}: {err.strerror}") from None
 
 
-def prometheus_client(args: argparse.Namespace) -> PrometheusClient:
-    """The Prometheus client of the flags, its files read once now to fail early."""
-    _check_prometheus_inputs(args)
-    client = PrometheusClient(prometheus_settings(args))
+def prometheus_client(options: PrometheusOptions) -> PrometheusClient:
+    """The Prometheus client of the options, its files read once now to fail early."""
+    _check_prometheus_inputs(options)
+    client = PrometheusClient(prometheus_settings(options))
     try:
         client.check_tls()
     except (ssl.SSLError, OSError) as err:
-        files = [args.prometheus_ca_file, args.prometheus_client_tls_cert_file]
+        files = [options.ca_file, options.client_cert_file]
         named = ", ".join(f for f in files if f)
         raise UsageError(f"cannot load Prometheus' TLS files ({named}): {err}") from None
     return client
 
 
-def prometheus_settings(args: argparse.Namespace) -> PrometheusSettings:
+def prometheus_settings(options: PrometheusOptions) -> PrometheusSettings:
     headers: dict[str, str] = {}
-    for item in args.prometheus_header or []:
+    for item in options.headers or []:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise UsageError(f"--prometheus-header {item!r}: expected Name=Value")
         headers[key.strip()] = value.strip()
     password = None
-    if args.prometheus_password_file:
-        with open(args.prometheus_password_file) as f:
+    if options.password_file:
+        with open(options.password_file) as f:
             password = f.read().strip()
     return PrometheusSettings(
-        url=args.prometheus_url,
-        timeout_s=args.prometheus_timeout,
-        bearer_token_file=args.prometheus_token_file,
-        username=args.prometheus_username,
+        url=options.url,
+        timeout_s=options.timeout_s,
+        bearer_token_file=options.token_file,
+        username=options.username,
         password=password,
-        ca_file=args.prometheus_ca_file,
-        insecure_skip_verify=args.prometheus_insecure_skip_tls_verify,
-        client_cert_file=args.prometheus_client_tls_cert_file,
-        client_key_file=args.prometheus_client_tls_key_file,
+        ca_file=options.ca_file,
+        insecure_skip_verify=options.insecure_skip_tls_verify,
+        client_cert_file=options.client_cert_file,
+        client_key_file=options.client_key_file,
         headers=headers,
-        verb=args.prometheus_verb,
+        verb=options.verb,
     )
 
 
@@ -148,35 +145,35 @@ class Backend:
     discovery: SeriesDiscovery
     objects: ObjectIndex
     prometheus: PrometheusClient
-    engine: NaiveEngine
+    engine: Engine
     registry: CollectorRegistry
     resources: ResourceMetricsSource | None = None  # metrics.k8s.io, from resourceRules
     forecaster: Forecaster | None = None  # --forecast-config
 
 
 def _engine(
-    args: argparse.Namespace, prometheus: PrometheusClient, registry: CollectorRegistry
-) -> NaiveEngine:
-    if args.engine == "naive":
+    options: EngineOptions, prometheus: PrometheusClient, registry: CollectorRegistry
+) -> Engine:
+    if options.kind == "naive":
         return NaiveEngine(prometheus)
     for flag in ("max_concurrent_queries", "max_series_per_query", "max_query_length"):
-        if getattr(args, flag) < 1:
+        if getattr(options, flag) < 1:
             raise UsageError(f"--{flag.replace('_', '-')} must be at least 1")
-    if args.max_staleness < args.freshness:
+    if options.max_staleness_s < options.freshness_s:
         raise UsageError("--max-staleness must not be shorter than --freshness")
     settings = EngineSettings(
-        freshness_s=args.freshness,
-        max_staleness_s=args.max_staleness,
-        idle_after_s=args.refresh_idle_after,
-        max_concurrency=args.max_concurrent_queries,
-        max_series_per_query=args.max_series_per_query,
-        max_query_length=args.max_query_length,
+        freshness_s=options.freshness_s,
+        max_staleness_s=options.max_staleness_s,
+        idle_after_s=options.refresh_idle_after_s,
+        max_concurrency=options.max_concurrent_queries,
+        max_series_per_query=options.max_series_per_query,
+        max_query_length=options.max_query_length,
     )
     return OptimizedEngine(prometheus, settings, registry=registry)
 
 
 def _resource_metrics(
-    config: AdapterConfig, objects: ObjectIndex, engine: NaiveEngine
+    config: AdapterConfig, objects: ObjectIndex, engine: Engine
 ) -> ResourceMetricsSource | None:
     """metrics.k8s.io when the config has resourceRules, as prometheus-adapter serves it."""
     if config.resource_rules is None:
@@ -190,66 +187,65 @@ def _resource_metrics(
 
 
 def _forecaster(
-    args: argparse.Namespace,
+    options: BackendOptions,
     prometheus: PrometheusClient,
-    engine: NaiveEngine,
+    engine: Engine,
     registry: CollectorRegistry,
 ) -> Forecaster:
     from adapter.forecast.rules import load_forecast_config
     from adapter.rules import ConfigError
 
+    path = options.forecast_config
+    assert path is not None
     try:
-        config = load_forecast_config(args.forecast_config)
+        config = load_forecast_config(path)
     except ConfigError as err:
         more = len(err.problems) - 1
-        hint = (
-            f" (and {more} more: run `surge check --forecast {args.forecast_config}`)"
-            if more
-            else ""
-        )
+        hint = f" (and {more} more: run `surge check --forecast {path}`)" if more else ""
         raise UsageError(err.problems[0] + hint) from None
-    if args.forecast_refit_interval <= 0:
+    if options.forecast_refit_interval_s <= 0:
         raise UsageError("--forecast-refit-interval must be above 0")
     settings = ForecastSettings(
-        refit_interval_s=args.forecast_refit_interval, max_staleness_s=args.max_staleness
+        refit_interval_s=options.forecast_refit_interval_s,
+        max_staleness_s=options.engine.max_staleness_s,
     )
     return Forecaster(config, prometheus, engine, settings, registry=registry)
 
 
 @contextlib.asynccontextmanager
-async def backend(args: argparse.Namespace, *, watch: bool) -> AsyncIterator[Backend]:
+async def backend(options: BackendOptions, *, watch: bool) -> AsyncIterator[Backend]:
     """Everything a provider needs, closed on exit. `watch` keeps an object index live."""
     registry = CollectorRegistry()
-    config = adapter_config(args.config)
-    prometheus = prometheus_client(args)
+    config = adapter_config(options.config)
+    prometheus = prometheus_client(options.prometheus)
     api: KubeAPI | None = None
     objects: ObjectIndex
     try:
-        if args.objects:
+        if options.objects:
             from adapter.objects import ObjectsFileError
 
             try:
-                objects = StaticObjects.from_file(args.objects)
+                objects = StaticObjects.from_file(options.objects)
             except ObjectsFileError as err:
                 raise UsageError(str(err)) from None
         else:
-            api = await _kube_api(args.kubeconfig)
+            api = await _kube_api(options.kubeconfig)
             objects = ClusterObjects(api, await discover(api), watch=watch)
         discovery = SeriesDiscovery(
             config,
             prometheus,
             lambda: objects.mapper,
-            relist_interval_s=args.metrics_relist_interval,
-            max_age_s=args.metrics_max_age,
+            relist_interval_s=options.relist_interval_s,
+            max_age_s=options.max_age_s,
             refresh=objects.refresh,
         )
-        engine = _engine(args, prometheus, registry)
+        engine = _engine(options.engine, prometheus, registry)
         inner = PrometheusProvider(discovery.registry, objects, engine)
         provider: PrometheusProvider | ForecastProvider = inner
         resources = _resource_metrics(config, objects, engine)
         forecaster = None
-        if args.forecast_config:
-            forecaster = _forecaster(args, prometheus, engine, registry)
+        if options.forecast_config:
+            forecaster = _forecaster(options, prometheus, engine, registry)
             provider = ForecastProvider(inner, forecaster, objects)
         yield Backend(
             provider, discovery, objects, prometheus, engine, registry, resources, forecaster

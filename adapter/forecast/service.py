@@ -22,7 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from adapter.engine import Clock, NaiveEngine
+from adapter.engine import Clock
+from adapter.engine_protocol import Engine
 from adapter.forecast.model import Fit, Series, extend, fit, served
 from adapter.forecast.rules import ForecastConfig, ForecastRule
 from adapter.prometheus import PrometheusClient, RangeSeries
@@ -118,7 +119,7 @@ class Forecaster:
         self,
         config: ForecastConfig,
         prometheus: PrometheusClient,
-        engine: NaiveEngine,
+        engine: Engine,
         settings: ForecastSettings | None = None,
         *,
         clock: Clock = time.time,

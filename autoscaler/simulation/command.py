@@ -6,7 +6,6 @@ do not know each other; this module puts them together.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -53,6 +52,39 @@ from autoscaler.simulation.traffic import TraceTraffic, TrafficError
 DEFAULT_PLOT = "surge-simulate.png"  # when matplotlib (the [tools] extra) is installed
 
 
+@dataclass(frozen=True)
+class SimulateOptions:
+    """`surge simulate`'s flags, named as the flags are; durations in seconds. None: the
+    run works the value out (the seed's, the capacity model's, the HPA's)."""
+
+    scenario: str | None = None
+    traffic: str | None = None
+    config: str | None = None  # forecast rules (--forecast-config's), computed from the QPS
+    timeline: str | None = None
+    prometheus_url: str | None = None
+    query: tuple[str, ...] = ()
+    step: float = 15.0
+    hpa: str | None = None
+    hpa_name: str | None = None
+    capacity: str = "seed"
+    kubernetes_version: str = "1.37"
+    initial_replicas: int | None = None
+    ready_delay: float | None = None
+    start: str | None = None
+    end: str | None = None
+    days: float = 1.0
+    utc_offset: float | None = None
+    traffic_scale: float = 1.0
+    periods: str | None = None
+    latency_target: float | None = None
+    price_per_pod_hour: float | None = None
+    currency: str = "CNY"
+    fixed_pods: int | None = None
+    plot: str | None = None  # None: DEFAULT_PLOT when matplotlib is installed
+    csv: str = "surge-simulate.csv"
+    output: str = "text"
+
+
 def _release_flag(version: str) -> Release:
     try:
         return release(version)
@@ -69,7 +101,7 @@ def _time_flag(value: str | None, flag: str) -> float | None:
         raise SimulationError(f"{flag}: {err}") from None
 
 
-def hpa_source(args: argparse.Namespace) -> tuple[str, str]:
+def hpa_source(args: SimulateOptions) -> tuple[str, str]:
     """The YAML text holding the HPA (--hpa, or the seed's with the scenario), and its name."""
     if args.hpa:
         try:
@@ -82,7 +114,7 @@ def hpa_source(args: argparse.Namespace) -> tuple[str, str]:
     return seed_hpa_text(), "the seed's HPA"
 
 
-def _hpa_for(args: argparse.Namespace) -> HorizontalPodAutoscaler:
+def _hpa_for(args: SimulateOptions) -> HorizontalPodAutoscaler:
     return load_hpa(*hpa_source(args), args.hpa_name)
 
 
@@ -98,7 +130,7 @@ class Plan:
     utc_offset_hours: float
 
 
-def prepare(args: argparse.Namespace) -> Plan:
+def prepare(args: SimulateOptions) -> Plan:
     """The plan of a run from the flags; reads the timeline (or Prometheus) if given."""
     chosen = (args.scenario, args.traffic, args.timeline, args.prometheus_url)
     if sum(bool(c) for c in chosen) != 1:
@@ -180,7 +212,7 @@ def _forecasting(
 
 
 def _trace_for(
-    args: argparse.Namespace, start: float | None, end: float | None
+    args: SimulateOptions, start: float | None, end: float | None
 ) -> TraceTraffic | None:
     """--traffic FILE, or --prometheus-url with the one query qps=PROMQL: a traffic trace."""
     if args.traffic:
@@ -198,7 +230,7 @@ def _trace_for(
         )
 
 
-def _check_numbers(args: argparse.Namespace) -> None:
+def _check_numbers(args: SimulateOptions) -> None:
     checks = (
         (args.days > 0, "--days must be positive"),
         (args.traffic_scale > 0, "--traffic-scale must be positive"),
@@ -222,7 +254,7 @@ def _check_numbers(args: argparse.Namespace) -> None:
             raise SimulationError(problem)
 
 
-def main(args: argparse.Namespace, out: TextIO | None = None) -> int:
+def main(args: SimulateOptions, out: TextIO | None = None) -> int:
     """`surge simulate` with the flags surge.cli defines; 0, 1 (Prometheus failed) or 2.
 
     Flags left as None take the defaults of Settings and of the report."""

@@ -6,7 +6,6 @@ hours) and a live exporter keeps the series current, so answers move with the wo
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import logging
@@ -20,6 +19,13 @@ from pathlib import Path
 
 from surge.demo import data as demodata
 from surge.demo.localprom import LocalPrometheus, PrometheusError, backfill
+from surge.options import (
+    BackendOptions,
+    DemoOptions,
+    PrometheusOptions,
+    ServeOptions,
+    ServingOptions,
+)
 from surge.wiring import UsageError
 
 log = logging.getLogger("surge.demo")
@@ -77,10 +83,10 @@ def _port_free(port: int) -> None:
             ) from None
 
 
-def _prepare(args: argparse.Namespace) -> tuple[Path, list[str]]:
+def _prepare(options: DemoOptions) -> tuple[Path, list[str]]:
     """Files first, before any event loop: the history backfill and the objects file."""
-    _port_free(args.port)
-    workdir = Path(args.workdir or tempfile.mkdtemp(prefix="surge-demo-"))
+    _port_free(options.port)
+    workdir = Path(options.workdir or tempfile.mkdtemp(prefix="surge-demo-"))
     try:
         workdir.mkdir(parents=True, exist_ok=True)
     except OSError as err:
@@ -95,8 +101,7 @@ def _prepare(args: argparse.Namespace) -> tuple[Path, list[str]]:
     return workdir, pods
 
 
-async def _demo(args: argparse.Namespace, workdir: Path, pods: list[str]) -> int:
-    from surge.cli import build_parser
+async def _demo(options: DemoOptions, workdir: Path, pods: list[str]) -> int:
     from surge.serve import serve
 
     data_dir = workdir / "prometheus"
@@ -107,27 +112,28 @@ async def _demo(args: argparse.Namespace, workdir: Path, pods: list[str]) -> int
         data_dir,
         scrape_targets=[f"127.0.0.1:{exporter_port}"],
         scrape_interval="5s",
-        port=args.prometheus_port or None,
+        port=options.prometheus_port or None,
     )
     try:
         await asyncio.to_thread(prometheus.start)
         with resources.as_file(resources.files("surge") / "seed-rules.yaml") as rules:
-            serve_args = build_parser().parse_args(
-                [
-                    "serve",
-                    f"--config={rules}",
-                    f"--prometheus-url={prometheus.url}",
-                    f"--objects={objects}",
-                    "--bind-address=127.0.0.1",
-                    f"--secure-port={args.port}",
-                    f"--cert-dir={workdir / 'certs'}",
-                    "--metrics-relist-interval=30s",
-                    "--metrics-max-age=6h",
-                    "--insecure-skip-auth",
-                ]
+            serving = ServeOptions(
+                backend=BackendOptions(
+                    config=str(rules),
+                    prometheus=PrometheusOptions(url=prometheus.url),
+                    objects=str(objects),
+                    relist_interval_s=30.0,
+                    max_age_s=6 * 3600.0,
+                ),
+                serving=ServingOptions(
+                    bind_address="127.0.0.1",
+                    secure_port=options.port,
+                    cert_dir=str(workdir / "certs"),
+                    insecure_skip_auth=True,
+                ),
             )
             return await serve(
-                serve_args, on_ready=lambda: print(_commands(args.port, prometheus.url, workdir))
+                serving, on_ready=lambda: print(_commands(options.port, prometheus.url, workdir))
             )
     finally:
         await exporter.cleanup()
@@ -135,12 +141,12 @@ async def _demo(args: argparse.Namespace, workdir: Path, pods: list[str]) -> int
             await asyncio.to_thread(prometheus.stop)
 
 
-def demo(args: argparse.Namespace) -> int:
-    workdir, pods = _prepare(args)
+def demo(options: DemoOptions) -> int:
+    workdir, pods = _prepare(options)
     try:
-        return asyncio.run(_demo(args, workdir, pods))
+        return asyncio.run(_demo(options, workdir, pods))
     except PrometheusError as err:
         raise UsageError(str(err).splitlines()[0]) from None
     finally:
-        if not args.workdir:  # a workdir of our own making goes with the demo
+        if not options.workdir:  # a workdir of our own making goes with the demo
             shutil.rmtree(workdir, ignore_errors=True)
