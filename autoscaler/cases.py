@@ -397,7 +397,8 @@ def read_hpa(value: Any) -> HorizontalPodAutoscaler:
     return _hpa(value)
 
 
-def _scale(value: Any) -> Scale:
+def read_scale(value: Any) -> Scale:
+    """The target's scale subresource (autoscaling/v1 Scale status: replicas, selector)."""
     obj = _object(value, "scale")
     return Scale(
         _integer(_field(obj, "replicas", "scale"), "scale.replicas", minimum=0),
@@ -557,6 +558,19 @@ def _flatten(lists: Sequence[tuple[T, ...]]) -> tuple[T, ...]:
     return tuple(v for values in lists for v in values)
 
 
+def read_cluster(
+    pods: Any, pod_metrics: Any, custom_metrics: Any, external_metrics: Any
+) -> Cluster:
+    """What the controller's listers and metrics clients hold, from the APIs' answers: pods,
+    PodMetrics, and custom and external MetricValueLists (each a list of answers)."""
+    return Cluster(
+        pods=_each(pods, "pods", _pod),
+        pod_metrics=_each(pod_metrics, "podMetrics", _pod_metrics),
+        custom_metrics=_flatten(_each(custom_metrics, "customMetrics", _custom_metrics)),
+        external_metrics=_flatten(_each(external_metrics, "externalMetrics", _external_metrics)),
+    )
+
+
 # --- memory and flags ------------------------------------------------------------------
 
 
@@ -697,14 +711,9 @@ def evaluate(case: Any) -> dict[str, Any]:
     _known_keys(obj, _CASE_KEYS, "")
     now = _time(_field(obj, "now", ""), "now")
     hpa = _hpa(_field(obj, "hpa", ""))
-    scale = _scale(_field(obj, "scale", ""))
-    cluster = Cluster(
-        pods=_each(obj.get("pods"), "pods", _pod),
-        pod_metrics=_each(obj.get("podMetrics"), "podMetrics", _pod_metrics),
-        custom_metrics=_flatten(_each(obj.get("customMetrics"), "customMetrics", _custom_metrics)),
-        external_metrics=_flatten(
-            _each(obj.get("externalMetrics"), "externalMetrics", _external_metrics)
-        ),
+    scale = read_scale(_field(obj, "scale", ""))
+    cluster = read_cluster(
+        obj.get("pods"), obj.get("podMetrics"), obj.get("customMetrics"), obj.get("externalMetrics")
     )
     history = _history(obj.get("history"))
     options = _options(obj.get("options"))

@@ -2,8 +2,9 @@
 
 It reads what the HPA controller reads, through the API server: the HPA, its target's
 scale, the target's pods, and each metric from the metrics APIs (whichever adapter serves
-them). It runs the controller's algorithm on them (autoscaler.core.hpa.decide, through the case
-format of autoscaler.cases) and sets the outcome beside the HPA's own status.
+them). It runs the controller's algorithm on them (autoscaler.core.hpa.decide, on the
+typed objects autoscaler.cases reads from the answers) and sets the outcome beside the HPA's
+own status.
 
 The controller's memory is not in the API: the recommendations of the stabilization window
 and the scale events of the policy periods live in kube-controller-manager only. So the
@@ -29,9 +30,10 @@ from adapter.resources import BUILTIN, ResourceMapper, guess_plural
 from apiservice.errors import APIError
 from apiservice.kube import KubeconfigError, load_client
 from apiservice.quantity import Quantity, QuantityError
-from autoscaler.cases import CaseError, evaluate, read_hpa
+from autoscaler.cases import CaseError, read_cluster, read_hpa, read_scale
 from autoscaler.core import conditions as c
-from autoscaler.core.hpa import Options, tolerances_for
+from autoscaler.core.behavior import History, Recommendation
+from autoscaler.core.hpa import Decision, MetricValueStatus, Options, decide, tolerances_for
 from autoscaler.core.metrictypes import MetricSourceType
 from autoscaler.core.objects import HorizontalPodAutoscaler, MetricSpec
 from autoscaler.core.replicas import Tolerances
@@ -448,6 +450,17 @@ def _number(text: Any) -> float | None:
         return None
 
 
+def _current(status: MetricValueStatus | None, field_name: str) -> float | None:
+    """The controller's current value from the field the target names, in its units."""
+    if status is None:
+        return None
+    if field_name == "averageUtilization":
+        utilization = status.average_utilization
+        return None if utilization is None else float(utilization)
+    milli = {"averageValue": status.average_value, "value": status.value}.get(field_name)
+    return None if milli is None else milli / 1000
+
+
 def _target(spec: MetricSpec) -> tuple[str, float | None, str]:
     """(target type, value in status units, the current field holding it)."""
     t = spec.target
@@ -488,8 +501,8 @@ def _status_current(hpa: Mapping[str, Any], spec: MetricSpec, field_name: str) -
 
 def _limits(
     hpa: HorizontalPodAutoscaler,
-    decision: Mapping[str, Any],
-    held: Mapping[str, Any],
+    decision: Decision,
+    held: Decision,
     current: int,
     rows: Sequence[MetricRow],
     window_s: int,
@@ -497,10 +510,10 @@ def _limits(
 ) -> tuple[str, ...]:
     """What kept the desired replicas from the winning proposal, in the controller's words."""
     out = []
-    conditions = {cond["type"]: cond for cond in decision["conditions"]}
+    conditions = {cond.type: cond for cond in decision.conditions}
     limited = conditions.get(c.SCALING_LIMITED)
-    if limited and limited["status"] == "True":
-        reason = limited["reason"]
+    if limited and limited.status == "True":
+        reason = limited.reason
         if reason == c.TOO_MANY_REPLICAS[0]:
             out.append(f"maxReplicas ({hpa.max_replicas}): {reason}")
         elif reason == c.TOO_FEW_REPLICAS[0]:
@@ -511,11 +524,11 @@ def _limits(
             )
         else:
             out.append(f"scaling policies (behavior): {reason}")
-    if held["desiredReplicas"] != decision["desiredReplicas"]:
+    if held.desired_replicas != decision.desired_replicas:
         out.append(
             f"stabilization window ({window_s} s): the controller scales down only to the highest "
-            f"recommendation of the window, so it holds between {decision['desiredReplicas']} "
-            f"and {held['desiredReplicas']} until the window has passed"
+            f"recommendation of the window, so it holds between {decision.desired_replicas} "
+            f"and {held.desired_replicas} until the window has passed"
         )
     winner = next((r for r in rows if r.winner), None)
     if winner is not None and winner.within_tolerance and winner.proposal == current:
@@ -547,44 +560,29 @@ def explain(
     options = replace(options or Options(), kubernetes=kube)
     hpa_obj = fetched.hpa
     hpa = read_hpa(hpa_obj)
-    base: dict[str, Any] = {
-        "now": now.isoformat().replace("+00:00", "Z"),
-        "hpa": hpa_obj,
-        "scale": fetched.scale,
-        "pods": fetched.pods,
-        "podMetrics": fetched.pod_metrics,
-        "customMetrics": fetched.custom,
-        "externalMetrics": fetched.external,
-        "options": {
-            "tolerance": options.tolerance,
-            "cpuInitializationPeriodSeconds": options.cpu_initialization_period_seconds,
-            "initialReadinessDelaySeconds": options.initial_readiness_delay_seconds,
-            "downscaleStabilizationWindowSeconds": options.downscale_stabilization_window_seconds,
-            "kubernetesVersion": kube.version,
-            "featureGates": dict(kube.overridden()),
-        },
-    }
     try:
-        held = evaluate(base)
+        scale = read_scale(fetched.scale)
+        cluster = read_cluster(fetched.pods, fetched.pod_metrics, fetched.custom, fetched.external)
     except CaseError as err:
         raise ExplainError(f"the API's answers cannot be read: {err}") from None
-    current = int(fetched.scale["replicas"])
-    proposals = [m["proposal"] for m in held["metrics"] if m["proposal"] is not None]
-    active = next((cond for cond in held["conditions"] if cond["type"] == c.SCALING_ACTIVE), None)
-    computed = active is not None and active["status"] == "True"
+    held = decide(hpa, scale, cluster, History(), options, now)
+    current = scale.replicas
+    proposals = [m.proposal for m in held.metrics if m.proposal is not None]
+    active = next((cond for cond in held.conditions if cond.type == c.SCALING_ACTIVE), None)
+    computed = active is not None and active.status == "True"
     proposal = max(proposals) if proposals and computed else None
     settled = held
     if proposal is not None:
         # As if the proposal had been the controller's recommendation for the whole window.
-        history = {"recommendations": [{"replicas": proposal, "timestamp": base["now"]}]}
-        settled = evaluate({**base, "history": history})
+        history = History(recommendations=(Recommendation(proposal, now),))
+        settled = decide(hpa, scale, cluster, history, options, now)
     tolerances = tolerances_for(hpa, options)
     rows = _metric_rows(hpa, hpa_obj, settled, fetched.fetch_errors, proposal, tolerances)
     status = hpa_obj.get("status") or {}
     status_desired = status.get("desiredReplicas")
     window = _down_window(hpa, options)
-    desired, desired_held = settled["desiredReplicas"], held["desiredReplicas"]
-    ours = {cond["type"]: cond for cond in settled["conditions"]}
+    desired, desired_held = settled.desired_replicas, held.desired_replicas
+    ours = {cond.type: cond.as_json() for cond in settled.conditions}
     theirs = {
         cond.get("type"): {k: str(cond.get(k, "")) for k in ("type", "status", "reason", "message")}
         for cond in status.get("conditions") or ()
@@ -595,7 +593,7 @@ def explain(
     return Explanation(
         hpa=f"{hpa.namespace}/{hpa.name}",
         target=f"{ref.get('kind', '?')}/{ref.get('name', '?')}",
-        now=base["now"],
+        now=now.isoformat().replace("+00:00", "Z"),
         replicas=current,
         selector=str(fetched.scale["selector"]),
         scale_source=fetched.scale_source,
@@ -610,7 +608,7 @@ def explain(
             if computed
             else ()
         ),
-        scaling_active=active,
+        scaling_active=None if active is None else active.as_json(),
         status_desired=status_desired if isinstance(status_desired, int) else None,
         status_current=status.get("currentReplicas"),
         last_scale_time=status.get("lastScaleTime"),
@@ -628,22 +626,22 @@ def explain(
 def _metric_rows(
     hpa: HorizontalPodAutoscaler,
     hpa_obj: Mapping[str, Any],
-    decision: Mapping[str, Any],
+    decision: Decision,
     fetch_errors: Sequence[str | None],
     proposal: int | None,
     tolerances: Tolerances,
 ) -> tuple[MetricRow, ...]:
     """One row per spec metric; the winner is the first with the winning proposal, as the
     controller keeps the first of equal proposals (none when it could not decide)."""
-    results = decision["metrics"]
+    results = decision.metrics
     winner_index = next(
-        (i for i, r in enumerate(results) if proposal is not None and r["proposal"] == proposal),
+        (i for i, r in enumerate(results) if proposal is not None and r.proposal == proposal),
         None,
     )
     rows = []
     for i, (spec, result) in enumerate(zip(hpa.metrics, results, strict=True)):
         target_type, target, field_name = _target(spec)
-        value = _number((result["current"] or {}).get(field_name)) if field_name else None
+        value = _current(result.current, field_name)
         ratio = value / target if value is not None and target else None
         rows.append(
             MetricRow(
@@ -653,10 +651,10 @@ def _metric_rows(
                 target=target,
                 current=value,
                 ratio=ratio,
-                proposal=result["proposal"],
+                proposal=result.proposal,
                 winner=i == winner_index,
                 within_tolerance=ratio is not None and tolerances.is_within(ratio),
-                error=fetch_errors[i] or result["error"],
+                error=fetch_errors[i] or result.error,
                 status_current=_status_current(hpa_obj, spec, field_name),
             )
         )
