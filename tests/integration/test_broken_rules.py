@@ -21,8 +21,8 @@ from typing import Any
 import yaml
 
 from tests.integration.conftest import SEED_RULES
-from tests.resource_metrics.surge_process import SurgeProcess
 from tests.support.oracle import ConstantData
+from tests.support.surge_process import SurgeProcess
 
 PODS_PATH = (
     "/apis/custom.metrics.k8s.io/v1beta2/namespaces/ai-platform/pods/*/http_requests_waiting"

@@ -24,8 +24,8 @@ from tests.resource_metrics.aggregator import AggregatorStandin
 from tests.resource_metrics.conftest import RULES
 from tests.resource_metrics.data import objects
 from tests.resource_metrics.quantities import byte_count, nanocores
-from tests.resource_metrics.surge_process import SurgeProcess
 from tests.support.kube_standin import KubeStandinThread
+from tests.support.surge_process import SurgeProcess
 
 MiB = 2**20
 Oracle = Callable[[str], list[dict[str, Any]]]

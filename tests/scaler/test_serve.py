@@ -13,9 +13,9 @@ import trustme
 from apiservice.scaler import externalscaler_pb2 as pb
 from apiservice.scaler import externalscaler_pb2_grpc as pb_grpc
 from surge.demo.localprom import free_port
-from tests.resource_metrics.surge_process import SurgeProcess
 from tests.scaler.conftest import SEED_RULES
 from tests.support.oracle import ConstantData
+from tests.support.surge_process import SurgeProcess
 
 GUARD_S = 30
 
