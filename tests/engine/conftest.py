@@ -22,22 +22,10 @@ from adapter.provider import PrometheusProvider
 from adapter.rules import load_config
 from bench import fleet
 from surge.demo.localprom import LocalPrometheus, backfill
+from tests.support.clock import Clock
 from tests.support.promproxy import PrometheusProxy
 
 SERVICES = fleet.fleet(namespaces=3, deployments=6, pods=3)
-
-
-class Clock:
-    """Settable time: starts at the real now (the data is dated around it)."""
-
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @contextlib.contextmanager

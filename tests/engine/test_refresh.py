@@ -10,8 +10,9 @@ import pytest
 from adapter.engine import EngineSettings, OptimizedEngine
 from apiservice.errors import ServiceUnavailable
 from surge.demo.localprom import LocalPrometheus
-from tests.engine.conftest import SERVICES, Clock, Stack, make_stack
+from tests.engine.conftest import SERVICES, Stack, make_stack
 from tests.engine.test_split import _ask, _expected
+from tests.support.clock import Clock
 from tests.support.ticks import Ticks
 
 

@@ -7,7 +7,6 @@ front of Prometheus, to count what reaches it, and an injected clock.
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,17 +26,10 @@ from surge.demo.localprom import LocalPrometheus
 from tests.resource_metrics.conftest import RULES
 from tests.resource_metrics.data import EXPECTED_NODES, EXPECTED_PODS
 from tests.resource_metrics.quantities import byte_count, nanocores
+from tests.support.clock import Clock
 from tests.support.promproxy import PrometheusProxy
 
 EVERYTHING = parse_selector(None)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @dataclass

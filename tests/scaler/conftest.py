@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ from apiservice.scaler import externalscaler_pb2_grpc as pb_grpc
 from apiservice.scaler.server import ExternalScaler, ScalerServer, tls_credentials
 from apiservice.scaler.streams import StreamHub
 from surge.demo.data import write_objects_yaml
+from tests.support.clock import Clock
 from tests.support.oracle import ConstantData
 from tests.support.promproxy import PrometheusProxy
 
@@ -32,19 +32,6 @@ ROOT = Path(__file__).resolve().parents[2]
 SEED_RULES = ROOT / "deploy" / "config" / "seed-rules.yaml"
 FRESHNESS_S = 10.0
 MAX_STALENESS_S = 60.0
-
-
-class Clock:
-    """Settable time, starting at the real now (the constant data is dated around it)."""
-
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @dataclass

@@ -8,8 +8,9 @@ from pathlib import Path
 
 from adapter.engine import OptimizedEngine
 from apiservice.scaler import externalscaler_pb2 as pb
-from tests.scaler.conftest import FRESHNESS_S, Clock, running_scaler
+from tests.scaler.conftest import FRESHNESS_S, running_scaler
 from tests.scaler.test_scaler import EXTERNAL, next_push
+from tests.support.clock import Clock
 from tests.support.oracle import ConstantData
 from tests.support.ticks import Ticks, eventually
 

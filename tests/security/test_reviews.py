@@ -24,15 +24,8 @@ from apiservice.auth import (
     path_allowed,
     request_attributes,
 )
+from tests.support.clock import Clock
 from tests.support.kube_standin import AccessRule, KubeStandin, TokenUser
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
@@ -64,7 +57,7 @@ async def test_token_review_answers_and_caches_both_ways(
     kube_standin: KubeStandin, kube: KubeCalls
 ) -> None:
     kube_standin.set_token("good", TokenUser("bob", "u-1", ("devs",), {"scope": ["a", "b"]}))
-    clock = Clock()
+    clock = Clock(1000.0)
     tokens = TokenReviewer(kube, ttl_s=10, clock=clock)
     for _ in range(3):
         assert await tokens.review("good") == UserInfo(
@@ -91,7 +84,7 @@ async def test_token_review_errors_are_not_cached(
     kube_standin: KubeStandin, kube: KubeCalls
 ) -> None:
     kube_standin.set_token("good", TokenUser("bob"))
-    tokens = TokenReviewer(kube, clock=Clock())
+    tokens = TokenReviewer(kube, clock=Clock(1000.0))
     kube_standin.down = True
     with pytest.raises(ReviewError, match="503"):
         await tokens.review("good")
@@ -125,7 +118,7 @@ async def test_empty_token_is_refused_by_the_api(kube: KubeCalls) -> None:
 
 async def test_access_review_spec_and_answer(kube_standin: KubeStandin, kube: KubeCalls) -> None:
     kube_standin.allow(AccessRule(user="hpa", resource="pods", reason="RBAC: allowed"))
-    reviewer = AccessReviewer(kube, clock=Clock())
+    reviewer = AccessReviewer(kube, clock=Clock(1000.0))
     decision = await reviewer.decide(HPA, POD_METRIC)
     assert (decision.allowed, decision.reason) == (True, "RBAC: allowed")
     assert kube_standin.reviews[-1] == {
@@ -151,7 +144,7 @@ async def test_allowed_and_denied_have_their_own_ttls(
     kube_standin: KubeStandin, kube: KubeCalls
 ) -> None:
     kube_standin.allow(AccessRule(user="hpa"))
-    clock = Clock()
+    clock = Clock(1000.0)
     reviewer = AccessReviewer(kube, allowed_ttl_s=30, denied_ttl_s=5, clock=clock)
     denied_user = UserInfo("eve", groups=("system:authenticated",))
     for _ in range(3):
@@ -180,7 +173,7 @@ async def test_access_review_errors_are_not_cached(
     kube_standin: KubeStandin, kube: KubeCalls
 ) -> None:
     kube_standin.allow(AccessRule(user="hpa"))
-    reviewer = AccessReviewer(kube, clock=Clock())
+    reviewer = AccessReviewer(kube, clock=Clock(1000.0))
     kube_standin.down = True
     with pytest.raises(ReviewError):
         await reviewer.decide(HPA, POD_METRIC)
