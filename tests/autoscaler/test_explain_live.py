@@ -12,12 +12,7 @@ from __future__ import annotations
 import io
 import json
 import math
-import ssl
-import subprocess
-import sys
-import time
-import urllib.request
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,10 +30,10 @@ from tests.autoscaler.explain_fixtures import (
 )
 from tests.support.kube_standin import KubeStandin
 from tests.support.oracle import ConstantData
+from tests.support.surge_process import SurgeProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED_RULES = ROOT / "deploy" / "config" / "seed-rules.yaml"
-READY_WAIT_S = 60.0
 EXTERNAL_WAITING = {
     "type": "External",
     "external": {
@@ -48,60 +43,19 @@ EXTERNAL_WAITING = {
 }
 
 
-def _ready(url: str) -> bool:
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    try:
-        with urllib.request.urlopen(f"{url}/readyz", context=context, timeout=2) as answer:
-            return answer.status == 200
-    except OSError:
-        return False
-
-
 @pytest.fixture
-def surge_server(
-    tmp_path: Path, prometheus_constant: ConstantData, free_port: Callable[[], int]
-) -> Iterator[str]:
+def surge_server(tmp_path: Path, prometheus_constant: ConstantData) -> Iterator[str]:
     """`surge serve` on a free loopback port, stopped at the end of the test."""
     objects = tmp_path / "objects.yaml"
     write_objects_yaml(objects, prometheus_constant.pods)
-    port = free_port()
-    log = (tmp_path / "surge.log").open("w")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "surge",
-            "serve",
-            f"--config={SEED_RULES}",
-            f"--prometheus-url={prometheus_constant.url}",
-            f"--objects={objects}",
-            f"--secure-port={port}",
-            "--bind-address=127.0.0.1",
-            f"--cert-dir={tmp_path / 'certs'}",
-            "--insecure-skip-auth",
-            "--metrics-max-age=6h",
-        ],
-        cwd=ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"https://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + READY_WAIT_S
-        while not _ready(url):
-            if process.poll() is not None or time.monotonic() > deadline:
-                log.flush()
-                pytest.fail(
-                    f"surge serve did not become ready:\n{(tmp_path / 'surge.log').read_text()}"
-                )
-            time.sleep(0.2)
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-        log.close()
+    with SurgeProcess(
+        tmp_path,
+        f"--config={SEED_RULES}",
+        f"--prometheus-url={prometheus_constant.url}",
+        f"--objects={objects}",
+        "--metrics-max-age=6h",
+    ) as surge:
+        yield surge.url
 
 
 @pytest.fixture

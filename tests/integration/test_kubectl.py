@@ -3,27 +3,32 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from surge.demo.localprom import free_port
 from tests.integration.conftest import SEED_RULES, quantity_milli
 from tests.support.oracle import ConstantData
+from tests.support.surge_process import SurgeProcess
 
 NS = "ai-platform"
 
 
-class Server:
-    def __init__(self, process: subprocess.Popen[bytes], port: int, log: Path) -> None:
-        self.process, self.port, self.log = process, port, log
+class Server(SurgeProcess):
+    """Surge on the seed rules, the constant data and its objects; kubectl its client."""
+
+    def __init__(self, tmp: Path, prometheus: str, objects: Path, *extra: str) -> None:
+        super().__init__(
+            tmp,
+            f"--config={SEED_RULES}",
+            f"--prometheus-url={prometheus}",
+            f"--objects={objects}",
+            "--metrics-max-age=6h",
+            *extra,
+        )
 
     def kubectl(self, path: str, *extra: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -45,47 +50,8 @@ class Server:
 
 
 def start_server(tmp: Path, prometheus: str, objects: Path, *extra: str) -> Server:
-    port = free_port()
-    log = tmp / "surge.log"
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "surge",
-            "serve",
-            f"--config={SEED_RULES}",
-            f"--prometheus-url={prometheus}",
-            f"--objects={objects}",
-            "--bind-address=127.0.0.1",
-            f"--secure-port={port}",
-            f"--cert-dir={tmp / 'certs'}",
-            "--metrics-max-age=6h",
-            "--insecure-skip-auth",
-            "--log-format=json",
-            *extra,
-        ],
-        stdout=subprocess.PIPE,
-        stderr=log.open("wb"),
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    deadline = time.monotonic() + 60
-    import ssl
-
-    ctx = ssl.create_default_context()
-    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"surge serve exited: {log.read_text()}")
-        try:
-            with urllib.request.urlopen(
-                f"https://127.0.0.1:{port}/readyz", context=ctx, timeout=1
-            ) as resp:
-                if resp.status == 200:
-                    return Server(process, port, log)
-        except OSError:
-            time.sleep(0.1)
-    process.kill()
-    raise AssertionError(f"surge serve did not become ready: {log.read_text()}")
+    """A ready Server; the caller stops it (SIGTERM) and checks its exit."""
+    return Server(tmp, prometheus, objects, *extra).__enter__()
 
 
 @pytest.fixture(scope="module")
@@ -94,10 +60,8 @@ def server(
     prometheus_constant: ConstantData,
     constant_objects: Path,
 ) -> Iterator[Server]:
-    srv = start_server(tmp_path_factory.mktemp("serve"), prometheus_constant.url, constant_objects)
-    yield srv
-    srv.process.send_signal(signal.SIGTERM)
-    assert srv.process.wait(timeout=30) == 0
+    with Server(tmp_path_factory.mktemp("serve"), prometheus_constant.url, constant_objects) as srv:
+        yield srv
 
 
 def test_kubectl_reads_waiting_requests_per_pod(

@@ -5,12 +5,9 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 import signal
 import ssl
 import subprocess
-import sys
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +19,7 @@ import trustme
 from surge.demo.data import write_objects_yaml
 from surge.demo.localprom import free_port
 from tests.support.oracle import ConstantData
+from tests.support.surge_process import spawn, wait_ready
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED_RULES = ROOT / "deploy" / "config" / "seed-rules.yaml"
@@ -179,12 +177,8 @@ def launch(
     `objects` is the object source flag: `--objects=FILE` or `--kubeconfig=FILE`."""
     port = free_port()
     log = tmp / f"surge-{port}.log"
-    process = subprocess.Popen(
+    process = spawn(
         [
-            sys.executable,
-            "-m",
-            "surge",
-            "serve",
             f"--config={SEED_RULES}",
             f"--prometheus-url={prometheus_url}",
             objects,
@@ -196,24 +190,11 @@ def launch(
             "--log-format=json",
             *flags,
         ],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=log.open("wb"),
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        log,
     )
     surge = Surge(process, port, log, pki.serving_ca)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"surge serve exited {process.returncode}: {log.read_text()}")
-        try:
-            if surge.get("/readyz").status == 200:
-                return surge
-        except OSError:
-            pass
-        time.sleep(0.1)
-    process.kill()
-    raise AssertionError(f"surge serve did not become ready: {log.read_text()}")
+    wait_ready(process, log, lambda: surge.get("/readyz").status == 200)
+    return surge
 
 
 @pytest.fixture

@@ -1,4 +1,8 @@
-"""`python -m surge serve` as a subprocess on a free loopback port, stopped by SIGTERM."""
+"""`python -m surge serve` as a subprocess (this checkout's code) on a free loopback port.
+
+`spawn` and `wait_ready` are the two steps every such test takes; `SurgeProcess` is the
+common case: --insecure-skip-auth, a self-signed pair, stopped by SIGTERM with exit 0.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +13,48 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Self
 
 from surge.demo.localprom import free_port
+
+READY_WAIT_S = 60.0
+
+
+def spawn(flags: Sequence[str], log: Path) -> subprocess.Popen[bytes]:
+    """`surge serve FLAGS` with its logs (stderr) in `log`."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "surge", "serve", *flags],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=log.open("wb"),
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+
+
+def wait_ready(process: subprocess.Popen[bytes], log: Path, ready: Callable[[], bool]) -> None:
+    """Until `ready()` (a /readyz probe); the log in the failure if Surge exits or never is."""
+    deadline = time.monotonic() + READY_WAIT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"surge serve exited {process.returncode}: {log.read_text()}")
+        try:
+            if ready():
+                return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    process.kill()
+    raise AssertionError(f"surge serve did not become ready: {log.read_text()}")
+
+
+def readyz(url: str) -> bool:
+    """GET /readyz over TLS without verifying the certificate (a self-signed pair)."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    with urllib.request.urlopen(f"{url}/readyz", context=ctx, timeout=1) as answer:
+        return bool(answer.status == 200)
 
 
 class SurgeProcess:
@@ -24,11 +66,7 @@ class SurgeProcess:
         self.workdir = workdir
         self.log = workdir / "surge.log"
         self.cert = workdir / "certs" / "apiserver.crt"
-        self._args = [
-            sys.executable,
-            "-m",
-            "surge",
-            "serve",
+        self._flags = [
             "--bind-address=127.0.0.1",
             f"--secure-port={self.port}",
             f"--cert-dir={workdir / 'certs'}",
@@ -43,26 +81,9 @@ class SurgeProcess:
         return f"https://127.0.0.1:{self.port}"
 
     def __enter__(self) -> Self:
-        self.process = subprocess.Popen(
-            self._args,
-            stdout=subprocess.DEVNULL,
-            stderr=self.log.open("wb"),
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-        ctx = ssl.create_default_context()
-        ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"surge serve exited: {self.log.read_text()}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/readyz", context=ctx, timeout=1) as r:
-                    if r.status == 200:
-                        return self
-            except OSError:
-                time.sleep(0.1)
-        self.process.kill()
-        raise AssertionError(f"surge serve did not become ready: {self.log.read_text()}")
+        self.process = spawn(self._flags, self.log)
+        wait_ready(self.process, self.log, lambda: readyz(self.url))
+        return self
 
     def __exit__(self, *_: object) -> None:
         assert self.process is not None
