@@ -12,7 +12,6 @@ import pytest
 from prometheus_api_client import PrometheusConnect
 
 from surge.cli import main
-from surge.demo.data import write_objects_yaml
 from tests.support.oracle import ConstantData
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,16 +24,6 @@ class Answer:
     code: int
     body: dict[str, Any]
     stderr: str
-
-
-@pytest.fixture(scope="session")
-def constant_objects(
-    tmp_path_factory: pytest.TempPathFactory, prometheus_constant: ConstantData
-) -> Path:
-    """The demo's Kubernetes objects for the constant data's pods, as an --objects file."""
-    path = tmp_path_factory.mktemp("objects") / "objects.yaml"
-    write_objects_yaml(path, prometheus_constant.pods)
-    return path
 
 
 @pytest.fixture

@@ -7,32 +7,13 @@ from __future__ import annotations
 import json
 import signal
 import time
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
-
-from surge.demo.data import ConstantModel, generate_openmetrics, pod_names
-from surge.demo.localprom import LocalPrometheus, backfill
+from surge.demo.localprom import LocalPrometheus
 from tests.integration.test_kubectl import Server, start_server
 
 PATH = "/apis/custom.metrics.k8s.io/v1beta2/namespaces/ai-platform/pods/*/http_requests_waiting"
-
-
-@pytest.fixture
-def own_prometheus(tmp_path: Path) -> Iterator[LocalPrometheus]:
-    """A Prometheus this test may stop and restart (the session one is shared)."""
-    now = datetime.now(UTC)
-    pods = pod_names(3, seed="constant")
-    backfill(
-        tmp_path / "tsdb",
-        generate_openmetrics(
-            now - timedelta(hours=1), now + timedelta(hours=2), 15, pods, ConstantModel()
-        ),
-    )
-    with LocalPrometheus(tmp_path / "tsdb") as prometheus:
-        yield prometheus
 
 
 def _ask(server: Server) -> tuple[int, dict[str, object], str]:

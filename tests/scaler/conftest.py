@@ -23,7 +23,6 @@ from adapter.rules import load_config
 from apiservice.scaler import externalscaler_pb2_grpc as pb_grpc
 from apiservice.scaler.server import ExternalScaler, ScalerServer, tls_credentials
 from apiservice.scaler.streams import StreamHub
-from surge.demo.data import write_objects_yaml
 from tests.support.clock import Clock
 from tests.support.oracle import ConstantData
 from tests.support.promproxy import PrometheusProxy
@@ -101,15 +100,6 @@ async def start_scaler(
     return Scaler(stub, engine, proxy, clock, server, server.port, ca_pem), channel, client
 
 
-@pytest.fixture(scope="session")
-def objects_file(
-    tmp_path_factory: pytest.TempPathFactory, prometheus_constant: ConstantData
-) -> Path:
-    path = tmp_path_factory.mktemp("scaler-objects") / "objects.yaml"
-    write_objects_yaml(path, prometheus_constant.pods)
-    return path
-
-
 @contextlib.asynccontextmanager
 async def running_scaler(
     prometheus: ConstantData,
@@ -142,17 +132,17 @@ async def _scaler(
 
 @pytest.fixture
 async def scaler(
-    prometheus_constant: ConstantData, objects_file: Path, tls_pair: tuple[Path, Path, bytes]
+    prometheus_constant: ConstantData, constant_objects: Path, tls_pair: tuple[Path, Path, bytes]
 ) -> AsyncIterator[Scaler]:
     """Raw PromQL triggers allowed."""
-    async for built in _scaler(prometheus_constant, objects_file, tls_pair, raw_query=True):
+    async for built in _scaler(prometheus_constant, constant_objects, tls_pair, raw_query=True):
         yield built
 
 
 @pytest.fixture
 async def strict_scaler(
-    prometheus_constant: ConstantData, objects_file: Path, tls_pair: tuple[Path, Path, bytes]
+    prometheus_constant: ConstantData, constant_objects: Path, tls_pair: tuple[Path, Path, bytes]
 ) -> AsyncIterator[Scaler]:
     """Raw PromQL triggers refused (the server's default)."""
-    async for built in _scaler(prometheus_constant, objects_file, tls_pair, raw_query=False):
+    async for built in _scaler(prometheus_constant, constant_objects, tls_pair, raw_query=False):
         yield built

@@ -21,13 +21,13 @@ GUARD_S = 30
 
 
 async def test_serve_runs_the_scaler_with_the_https_certificate(
-    tmp_path: Path, prometheus_constant: ConstantData, objects_file: Path
+    tmp_path: Path, prometheus_constant: ConstantData, constant_objects: Path
 ) -> None:
     port = free_port()
     flags = (
         f"--config={SEED_RULES}",
         f"--prometheus-url={prometheus_constant.url}",
-        f"--objects={objects_file}",
+        f"--objects={constant_objects}",
         "--metrics-max-age=6h",
         f"--scaler-port={port}",
     )
@@ -61,7 +61,7 @@ async def test_serve_runs_the_scaler_with_the_https_certificate(
 
 
 async def test_scaler_requires_a_client_certificate_from_its_client_ca(
-    tmp_path: Path, prometheus_constant: ConstantData, objects_file: Path
+    tmp_path: Path, prometheus_constant: ConstantData, constant_objects: Path
 ) -> None:
     """--scaler-client-ca-file: KEDA's tlsClientCert/tlsClientKey from that CA are let in;
     no certificate, or one another CA issued, fails the handshake."""
@@ -72,7 +72,7 @@ async def test_scaler_requires_a_client_certificate_from_its_client_ca(
     flags = (
         f"--config={SEED_RULES}",
         f"--prometheus-url={prometheus_constant.url}",
-        f"--objects={objects_file}",
+        f"--objects={constant_objects}",
         f"--scaler-port={port}",
         f"--scaler-client-ca-file={client_ca_file}",
     )

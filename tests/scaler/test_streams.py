@@ -23,10 +23,10 @@ def _ref() -> pb.ScaledObjectRef:
 
 
 async def test_an_open_stream_keeps_its_snapshot_hot_a_closed_one_lets_it_go(
-    prometheus_constant: ConstantData, objects_file: Path, tls_pair: tuple[Path, Path, bytes]
+    prometheus_constant: ConstantData, constant_objects: Path, tls_pair: tuple[Path, Path, bytes]
 ) -> None:
     async with running_scaler(
-        prometheus_constant, objects_file, tls_pair, raw_query=False, idle_after_s=IDLE_AFTER_S
+        prometheus_constant, constant_objects, tls_pair, raw_query=False, idle_after_s=IDLE_AFTER_S
     ) as scaler:
         engine, hub = scaler.engine, scaler.server.scaler.hub
         assert isinstance(engine, OptimizedEngine)
@@ -52,13 +52,13 @@ async def test_an_open_stream_keeps_its_snapshot_hot_a_closed_one_lets_it_go(
 
 
 async def test_over_the_naive_engine_the_ticker_re_evaluates_every_stream(
-    prometheus_constant: ConstantData, objects_file: Path, tls_pair: tuple[Path, Path, bytes]
+    prometheus_constant: ConstantData, constant_objects: Path, tls_pair: tuple[Path, Path, bytes]
 ) -> None:
     clock = Clock()
     ticks = Ticks(clock)
     async with running_scaler(
         prometheus_constant,
-        objects_file,
+        constant_objects,
         tls_pair,
         raw_query=False,
         naive=True,

@@ -16,9 +16,7 @@ from typing import Any
 import pytest
 import trustme
 
-from surge.demo.data import write_objects_yaml
 from surge.demo.localprom import free_port
-from tests.support.oracle import ConstantData
 from tests.support.surge_process import spawn, wait_ready
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -93,15 +91,6 @@ def make_pki(directory: Path) -> PKI:
 @pytest.fixture(scope="session")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> PKI:
     return make_pki(tmp_path_factory.mktemp("pki"))
-
-
-@pytest.fixture(scope="session")
-def objects_file(
-    tmp_path_factory: pytest.TempPathFactory, prometheus_constant: ConstantData
-) -> Path:
-    path = tmp_path_factory.mktemp("objects") / "objects.yaml"
-    write_objects_yaml(path, prometheus_constant.pods)
-    return path
 
 
 def client_context(ca: Path, identity: Identity | None = None) -> ssl.SSLContext:

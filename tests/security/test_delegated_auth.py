@@ -67,7 +67,7 @@ def surge(
     tmp_path_factory: pytest.TempPathFactory,
     pki: PKI,
     prometheus_constant: ConstantData,
-    objects_file: Path,
+    constant_objects: Path,
     standin: KubeStandinThread,
 ) -> Iterator[Surge]:
     tmp = tmp_path_factory.mktemp("auth")
@@ -76,7 +76,7 @@ def surge(
         tmp,
         pki,
         prometheus_constant.url,
-        f"--objects={objects_file}",
+        f"--objects={constant_objects}",
         f"--authentication-kubeconfig={kubeconfig}",
         f"--authorization-kubeconfig={kubeconfig}",
         f"--client-ca-file={pki.client_ca}",

@@ -10,18 +10,17 @@ import os
 import ssl
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-import pytest
 import trustme
 
-from surge.demo.data import ConstantModel, demo_objects, generate_openmetrics, pod_names
-from surge.demo.localprom import LocalPrometheus, backfill
+from surge.demo.data import ConstantModel, demo_objects
+from surge.demo.localprom import LocalPrometheus
 from tests.integration.conftest import quantity_milli
 from tests.security.conftest import PKI, WAITING, Surge, client_context, https_get, launch
 from tests.support.kube_standin import KubeStandinThread
@@ -30,21 +29,6 @@ from tests.support.promproxy import PrometheusProxy
 
 QUERY = f"{WAITING}?labelSelector=app%3Dai-service"
 MAX_STALENESS_S = 5.0
-
-
-@pytest.fixture
-def own_prometheus(tmp_path: Path) -> Iterator[LocalPrometheus]:
-    """A Prometheus this test may kill and restart (the session one is shared)."""
-    now = datetime.now(UTC)
-    pods = pod_names(3, seed="constant")
-    backfill(
-        tmp_path / "tsdb",
-        generate_openmetrics(
-            now - timedelta(hours=1), now + timedelta(hours=2), 15, pods, ConstantModel()
-        ),
-    )
-    with LocalPrometheus(tmp_path / "tsdb") as prometheus:
-        yield prometheus
 
 
 @dataclass
@@ -106,7 +90,7 @@ async def test_prometheus_killed_under_load(
     tmp_path: Path,
     pki: PKI,
     own_prometheus: LocalPrometheus,
-    objects_file: Path,
+    constant_objects: Path,
     prometheus_constant: ConstantData,
     surge_processes: list[Surge],
 ) -> None:
@@ -115,7 +99,7 @@ async def test_prometheus_killed_under_load(
         tmp_path,
         pki,
         own_prometheus.url,
-        f"--objects={objects_file}",
+        f"--objects={constant_objects}",
         "--insecure-skip-auth",
         "--freshness=1s",
         f"--max-staleness={MAX_STALENESS_S:g}s",
@@ -154,7 +138,7 @@ async def test_prometheus_slow_then_failing_under_load(
     tmp_path: Path,
     pki: PKI,
     prometheus_constant: ConstantData,
-    objects_file: Path,
+    constant_objects: Path,
     surge_processes: list[Surge],
 ) -> None:
     proxy = PrometheusProxy(prometheus_constant.url)
@@ -167,7 +151,7 @@ async def test_prometheus_slow_then_failing_under_load(
             tmp_path,
             pki,
             proxy.url,
-            f"--objects={objects_file}",
+            f"--objects={constant_objects}",
             "--insecure-skip-auth",
             "--freshness=1s",
             f"--max-staleness={MAX_STALENESS_S:g}s",
@@ -275,7 +259,7 @@ async def test_serving_certificate_replaced_mid_flight(
     tmp_path: Path,
     pki: PKI,
     prometheus_constant: ConstantData,
-    objects_file: Path,
+    constant_objects: Path,
     surge_processes: list[Surge],
 ) -> None:
     certs = tmp_path / "serving"
@@ -291,7 +275,7 @@ async def test_serving_certificate_replaced_mid_flight(
         tmp_path,
         PKI(**{**pki_first.__dict__, "serving_cert": cert, "serving_key": key}),
         prometheus_constant.url,
-        f"--objects={objects_file}",
+        f"--objects={constant_objects}",
         "--insecure-skip-auth",
     )
     surge_processes.append(surge)

@@ -27,7 +27,7 @@ async def test_sigterm_under_load(
     tmp_path: Path,
     pki: PKI,
     prometheus_constant: ConstantData,
-    objects_file: Path,
+    constant_objects: Path,
     surge_processes: list[Surge],
 ) -> None:
     proxy = PrometheusProxy(prometheus_constant.url)
@@ -41,7 +41,7 @@ async def test_sigterm_under_load(
             tmp_path,
             pki,
             proxy.url,
-            f"--objects={objects_file}",
+            f"--objects={constant_objects}",
             "--insecure-skip-auth",
             "--engine=naive",
             "--shutdown-delay-duration=2s",
@@ -127,11 +127,15 @@ def test_sigterm_when_idle_exits_at_once(
     tmp_path: Path,
     pki: PKI,
     prometheus_constant: ConstantData,
-    objects_file: Path,
+    constant_objects: Path,
     surge_processes: list[Surge],
 ) -> None:
     surge = launch(
-        tmp_path, pki, prometheus_constant.url, f"--objects={objects_file}", "--insecure-skip-auth"
+        tmp_path,
+        pki,
+        prometheus_constant.url,
+        f"--objects={constant_objects}",
+        "--insecure-skip-auth",
     )
     surge_processes.append(surge)
     assert surge.get("/readyz").status == 200

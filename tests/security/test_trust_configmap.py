@@ -60,7 +60,7 @@ def test_trust_follows_the_configmap(
     tmp_path: Path,
     pki: PKI,
     prometheus_constant: ConstantData,
-    objects_file: Path,
+    constant_objects: Path,
     surge_processes: list[Surge],
 ) -> None:
     with KubeStandinThread() as standin:
@@ -72,7 +72,7 @@ def test_trust_follows_the_configmap(
             tmp_path,
             pki,
             prometheus_constant.url,
-            f"--objects={objects_file}",
+            f"--objects={constant_objects}",
             f"--authentication-kubeconfig={kubeconfig}",
             f"--authorization-kubeconfig={kubeconfig}",
         )
@@ -117,7 +117,7 @@ def test_trust_follows_the_configmap(
 
 
 def test_unreadable_configmap_stops_startup_with_one_line(
-    tmp_path: Path, pki: PKI, objects_file: Path
+    tmp_path: Path, pki: PKI, constant_objects: Path
 ) -> None:
     """The API answers, but not for this ConfigMap (here: it is down): one clear line."""
     import subprocess
@@ -134,7 +134,7 @@ def test_unreadable_configmap_stops_startup_with_one_line(
                 "serve",
                 f"--config={SEED_RULES}",
                 "--prometheus-url=http://127.0.0.1:1",
-                f"--objects={objects_file}",
+                f"--objects={constant_objects}",
                 f"--authentication-kubeconfig={kubeconfig}",
                 f"--authorization-kubeconfig={kubeconfig}",
                 f"--tls-cert-file={pki.serving_cert}",
@@ -163,7 +163,7 @@ def test_unreadable_configmap_stops_startup_with_one_line(
     ],
 )
 def test_bad_auth_flags_are_one_line(
-    tmp_path: Path, pki: PKI, objects_file: Path, flags: list[str], message: str
+    tmp_path: Path, pki: PKI, constant_objects: Path, flags: list[str], message: str
 ) -> None:
     import subprocess
     import sys
@@ -178,7 +178,7 @@ def test_bad_auth_flags_are_one_line(
             "serve",
             f"--config={SEED_RULES}",
             "--prometheus-url=http://127.0.0.1:1",
-            f"--objects={objects_file}",
+            f"--objects={constant_objects}",
             f"--tls-cert-file={pki.serving_cert}",
             f"--tls-private-key-file={pki.serving_key}",
             "--authentication-skip-lookup",
