@@ -13,11 +13,17 @@ import bisect
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import yaml
 
-from autoscaler.simulation.scenario import SEED_METRIC_NAMES, Capacity, PodLoad, calibrate
+from autoscaler.simulation.scenario import (
+    SEED_METRIC_NAMES,
+    Capacity,
+    CapacityModel,
+    PodLoad,
+    calibrate,
+)
 
 KIND = "Capacity"
 # What a capacity model can answer an HPA metric with, and how many 15 s syncs each is read
@@ -40,33 +46,6 @@ EXPORT_STEP, EXPORT_FINE_FROM = 5.0, 85.0
 
 class CapacityError(ValueError):
     """A capacity file that cannot be used; the message is one line naming the problem."""
-
-
-class CapacityModel(Protocol):
-    """What the simulator asks of a capacity model."""
-
-    cpu_request_milli: int
-    memory_request_bytes: int
-    ready_delay_s: float
-
-    @property
-    def metric_names(self) -> Mapping[str, str]:
-        """HPA metric name -> the quantity (of QUANTITIES) that answers it."""
-        ...
-
-    @property
-    def queued_share(self) -> float:
-        """The share of requests that join the backlog past the pods' throughput."""
-        ...
-
-    @property
-    def queue_throughput(self) -> float:
-        """What one pod drains of the backlog per second."""
-        ...
-
-    def pod_load(self, qps: float, queued: float = 0.0) -> PodLoad: ...
-
-    def startup_load(self) -> PodLoad: ...
 
 
 def _linear(xs: Sequence[float], ys: Sequence[float], x: float) -> float:

@@ -20,11 +20,11 @@ from autoscaler.core.versions import Release, VersionError, release
 from autoscaler.simulation import report as simreport
 from autoscaler.simulation import timeline as tl
 from autoscaler.simulation import traffic as tr
-from autoscaler.simulation.capacity import CapacityError, CapacityModel
+from autoscaler.simulation.capacity import CapacityError
 from autoscaler.simulation.capacity import load as load_capacity
 from autoscaler.simulation.forecast import ForecastingSource
 from autoscaler.simulation.progress import progress
-from autoscaler.simulation.scenario import Traffic
+from autoscaler.simulation.scenario import CapacityModel, Traffic
 from autoscaler.simulation.simulate import (
     SCENARIO_DAY,
     SCENARIOS,

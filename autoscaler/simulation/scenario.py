@@ -17,12 +17,9 @@ from __future__ import annotations
 import bisect
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from autoscaler.simulation.capacity import CapacityModel
+from typing import Protocol
 
 MIB = 2**20
 GIB = 2**30
@@ -336,6 +333,33 @@ def calibrate(
     share = shape.llm_throughput(concurrency) / reference_qps
     web_seconds = (waiting_target - concurrency) / ((1 - share) * reference_qps)
     return Capacity(reference_qps, exponent, share, web_seconds, cpu_target, load_test)
+
+
+class CapacityModel(Protocol):
+    """What the simulator asks of a capacity model."""
+
+    cpu_request_milli: int
+    memory_request_bytes: int
+    ready_delay_s: float
+
+    @property
+    def metric_names(self) -> Mapping[str, str]:
+        """HPA metric name -> the quantity (of capacity.QUANTITIES) that answers it."""
+        ...
+
+    @property
+    def queued_share(self) -> float:
+        """The share of requests that join the backlog past the pods' throughput."""
+        ...
+
+    @property
+    def queue_throughput(self) -> float:
+        """What one pod drains of the backlog per second."""
+        ...
+
+    def pod_load(self, qps: float, queued: float = 0.0) -> PodLoad: ...
+
+    def startup_load(self) -> PodLoad: ...
 
 
 @dataclass

@@ -39,8 +39,8 @@ from autoscaler.core.objects import (
     PodMetrics,
     Scale,
 )
-from autoscaler.simulation.capacity import QUANTITIES, CapacityModel
-from autoscaler.simulation.scenario import PodLoad, Service, Traffic, calibrate
+from autoscaler.simulation.capacity import QUANTITIES
+from autoscaler.simulation.scenario import CapacityModel, PodLoad, Service, Traffic, calibrate
 from autoscaler.simulation.timeline import Timeline
 from autoscaler.simulation.traffic import TraceTraffic
 
