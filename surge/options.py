@@ -285,10 +285,10 @@ def hpa_options(args: argparse.Namespace) -> HPAOptions:
 
 def _same_names(cls: type[_O], args: argparse.Namespace) -> _O:
     """Options whose fields are named as the flags: each field from its flag (a repeated
-    flag as a tuple); a field with no flag on this command keeps its default."""
+    flag, None when not given, as a tuple); a field with no flag here keeps its default."""
     values = {}
     for f in fields(cls):
         if hasattr(args, f.name):
             value = getattr(args, f.name)
-            values[f.name] = tuple(value) if isinstance(value, list) else value
+            values[f.name] = tuple(value or ()) if isinstance(f.default, tuple) else value
     return cls(**values)

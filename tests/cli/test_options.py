@@ -1,0 +1,128 @@
+"""Options built from the command line: the flags' defaults are the options' own, and every
+flag reaches its option (nothing is dropped between argparse and the command)."""
+
+from __future__ import annotations
+
+from dataclasses import fields, is_dataclass
+from typing import Any
+
+from autoscaler.simulation.command import SimulateOptions
+from surge.flags import build_parser
+from surge.options import (
+    BackendOptions,
+    DemoOptions,
+    PrometheusOptions,
+    QueryOptions,
+    ServeOptions,
+    demo_options,
+    query_options,
+    serve_options,
+    simulate_options,
+)
+
+
+def _leaves(options: Any, prefix: str = "") -> dict[str, Any]:
+    """Every scalar field of nested options, by its dotted path."""
+    out = {}
+    for f in fields(options):
+        value = getattr(options, f.name)
+        if is_dataclass(value):
+            out |= _leaves(value, f"{prefix}{f.name}.")
+        else:
+            out[prefix + f.name] = value
+    return out
+
+
+def test_serve_without_flags_is_the_options_defaults() -> None:
+    args = build_parser().parse_args(["serve", "--config=rules.yaml", "--prometheus-url=http://p"])
+    expected = ServeOptions(BackendOptions("rules.yaml", PrometheusOptions("http://p")))
+    assert serve_options(args) == expected
+
+
+def test_every_serve_flag_reaches_its_option() -> None:
+    """Each flag given a value unlike its default changes exactly one option."""
+    parser = build_parser()
+    base = ["serve", "--config=rules.yaml", "--prometheus-url=http://p"]
+    defaults = _leaves(serve_options(parser.parse_args(base)))
+    changed = {
+        "--prometheus-timeout=3s": "backend.prometheus.timeout_s",
+        "--prometheus-token-file=t": "backend.prometheus.token_file",
+        "--prometheus-username=u": "backend.prometheus.username",
+        "--prometheus-password-file=p": "backend.prometheus.password_file",
+        "--prometheus-ca-file=c": "backend.prometheus.ca_file",
+        "--prometheus-client-tls-cert-file=c": "backend.prometheus.client_cert_file",
+        "--prometheus-client-tls-key-file=k": "backend.prometheus.client_key_file",
+        "--prometheus-insecure-skip-tls-verify": "backend.prometheus.insecure_skip_tls_verify",
+        "--prometheus-header=X-A=b": "backend.prometheus.headers",
+        "--prometheus-verb=POST": "backend.prometheus.verb",
+        "--metrics-relist-interval=1m": "backend.relist_interval_s",
+        "--metrics-max-age=1h": "backend.max_age_s",
+        "--engine=naive": "backend.engine.kind",
+        "--freshness=5s": "backend.engine.freshness_s",
+        "--max-staleness=1m": "backend.engine.max_staleness_s",
+        "--max-concurrent-queries=3": "backend.engine.max_concurrent_queries",
+        "--max-series-per-query=7": "backend.engine.max_series_per_query",
+        "--max-query-length=99": "backend.engine.max_query_length",
+        "--refresh-idle-after=2m": "backend.engine.refresh_idle_after_s",
+        "--kubeconfig=k": "backend.kubeconfig",
+        "--objects=o": "backend.objects",
+        "--bind-address=127.0.0.1": "serving.bind_address",
+        "--secure-port=1": "serving.secure_port",
+        "--tls-cert-file=c": "serving.tls_cert_file",
+        "--tls-private-key-file=k": "serving.tls_private_key_file",
+        "--cert-dir=d": "serving.cert_dir",
+        "--tls-min-version=VersionTLS13": "serving.tls_min_version",
+        "--tls-cipher-suites=A,B": "serving.tls_cipher_suites",
+        "--insecure-skip-auth": "serving.insecure_skip_auth",
+        "--authentication-kubeconfig=k": "auth.authentication_kubeconfig",
+        "--authorization-kubeconfig=k": "auth.authorization_kubeconfig",
+        "--authentication-skip-lookup": "auth.authentication_skip_lookup",
+        "--client-ca-file=c": "auth.client_ca_file",
+        "--requestheader-client-ca-file=c": "auth.requestheader_client_ca_file",
+        "--requestheader-allowed-names=a": "auth.requestheader_allowed_names",
+        "--requestheader-username-headers=U": "auth.requestheader_username_headers",
+        "--requestheader-group-headers=G": "auth.requestheader_group_headers",
+        "--requestheader-extra-headers-prefix=E-": "auth.requestheader_extra_headers_prefix",
+        "--authentication-token-webhook-cache-ttl=1s": "auth.token_cache_ttl_s",
+        "--authorization-webhook-cache-authorized-ttl=1s": "auth.authorized_cache_ttl_s",
+        "--authorization-webhook-cache-unauthorized-ttl=1s": "auth.unauthorized_cache_ttl_s",
+        "--authorization-always-allow-paths=/x": "auth.always_allow_paths",
+        "--max-requests-inflight=1": "limits.max_requests_inflight",
+        "--request-timeout=1s": "limits.request_timeout_s",
+        "--idle-connection-timeout=1s": "limits.idle_connection_timeout_s",
+        "--shutdown-delay-duration=1s": "limits.shutdown_delay_s",
+        "--shutdown-grace-period=1s": "limits.shutdown_grace_period_s",
+        "--scaler-port=1": "scaler.port",
+        "--scaler-client-ca-file=c": "scaler.client_ca_file",
+        "--scaler-allow-raw-query": "scaler.allow_raw_query",
+    }
+    required = {"backend.config", "backend.prometheus.url"}
+    assert set(changed.values()) | required == set(defaults)  # every option has its flag
+    for flag, option in changed.items():
+        got = _leaves(serve_options(parser.parse_args([*base, flag])))
+        assert {k for k in got if got[k] != defaults[k]} == {option}, flag
+
+
+def test_query_demo_and_simulate_without_flags_are_the_options_defaults() -> None:
+    parser = build_parser()
+    query = parser.parse_args(["query", "--config=r", "--prometheus-url=http://p", "/apis"])
+    assert query_options(query) == QueryOptions(
+        BackendOptions("r", PrometheusOptions("http://p")), "/apis"
+    )
+    assert demo_options(parser.parse_args(["demo"])) == DemoOptions()
+    assert simulate_options(parser.parse_args(["simulate"])) == SimulateOptions()
+
+
+def test_help_shows_the_real_defaults() -> None:
+    subparsers = build_parser()._subparsers
+    assert subparsers is not None
+    serve = subparsers._group_actions[0].choices["serve"]  # type: ignore[attr-defined]
+    text = " ".join(serve.format_help().split())
+    for shown in (
+        "(default 10s)",  # --prometheus-timeout: PrometheusSettings.timeout_s
+        "(default 10m0s)",  # --metrics-relist-interval
+        "(default 6443)",
+        "(default X-Remote-User)",
+        "(default /healthz,/readyz,/livez)",
+    ):
+        assert shown in text, shown
