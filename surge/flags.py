@@ -55,7 +55,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 class _Help(argparse.HelpFormatter):
-    """`%(default)s` as the flag is written: a duration as Go prints it, a list joined."""
+    """`%(default)s` as the flag is written: a duration as Go prints it, a list joined with
+    commas, a byte count with its unit (1Gi)."""
 
     def _expand_help(self, action: argparse.Action) -> str:
         if action.type is _duration and isinstance(action.default, int | float):
