@@ -66,6 +66,8 @@ def test_every_serve_flag_reaches_its_option() -> None:
         "--refresh-idle-after=2m": "backend.engine.refresh_idle_after_s",
         "--kubeconfig=k": "backend.kubeconfig",
         "--objects=o": "backend.objects",
+        "--forecast-config=f": "backend.forecast_config",
+        "--forecast-refit-interval=5m": "backend.forecast_refit_interval_s",
         "--bind-address=127.0.0.1": "serving.bind_address",
         "--secure-port=1": "serving.secure_port",
         "--tls-cert-file=c": "serving.tls_cert_file",

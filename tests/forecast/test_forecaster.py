@@ -15,6 +15,7 @@ from adapter.forecast.service import Forecaster, ForecastSettings
 from adapter.prometheus import PrometheusClient, PrometheusSettings
 from apiservice.errors import ServiceUnavailable
 from tests.forecast.conftest import HIGH, LABELS, LOW, DailyData
+from tests.support.clock import Clock
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -33,14 +34,6 @@ forecastRules:
   lead: 5m
   step: 1m
 """
-
-
-class Clock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @dataclass
