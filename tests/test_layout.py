@@ -7,7 +7,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("apiservice", "adapter", "autoscaler", "surge", "bench")
+PACKAGES = ("apiservice", "adapter", "autoscaler", "surge", "bench", "tests")
 
 
 def _modules() -> dict[str, Path]:
