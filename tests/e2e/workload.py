@@ -100,14 +100,15 @@ class History:
     def mark(self, note: str) -> float:
         """Note a change the test makes, after reading the replicas as they are now (so
         the mark never precedes a change the test already waited for)."""
-        self._poll()
+        self.poll()
         at = self.now()
         with self._lock:
             last = self.steps[-1] if self.steps else Step(at, 0, 0)
             self.steps.append(Step(at, last.replicas, last.ready, note))
         return at
 
-    def _poll(self) -> None:
+    def poll(self) -> None:
+        """Record the replicas as they are now (the thread does it every 0.25 s)."""
         with self._polling:  # one read at a time, so reads are recorded in order
             try:
                 replicas, ready = self._read()
@@ -120,7 +121,7 @@ class History:
 
     def _run(self) -> None:
         while not self._stop.wait(0.25):
-            self._poll()
+            self.poll()
 
     def changes(self) -> list[Step]:
         """The steps where spec.replicas changed (marks excluded)."""
@@ -216,9 +217,12 @@ class Workload:
             return [replicas] if predicate(replicas) else None
 
         try:
-            return wait_for(probe, timeout_s, what)[0]
+            replicas = wait_for(probe, timeout_s, what)[0]
         except AssertionError as err:
             raise AssertionError(f"{err}\n{self.describe()}\n{self.history.render()}") from None
+        # The history is polled from a thread: record what this wait saw before a test reads it.
+        self.history.poll()
+        return replicas
 
     def describe(self) -> str:
         if not self.hpa_name:
