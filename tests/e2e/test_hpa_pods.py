@@ -86,7 +86,13 @@ def test_queue_hpa_scales_up_and_down(
     assert re.search(r"resource cpu on pods .*: +2[456]% \(\d+m\) / 70%", described), described
     assert re.search(r"resource memory on pods .*: +62% \(2560Mi\) / 80%", described), described
 
-    top_pods = cluster.kubectl("top", "pod", "-n", workload.namespace, "--no-headers").stdout
+    def top_all() -> str | None:
+        """kubectl top once every pod has a sample: the HPA's average reads as set as soon
+        as the first pods have theirs, the newest pods' cAdvisor series come a scrape later."""
+        out = cluster.kubectl("top", "pod", "-n", workload.namespace, "--no-headers").stdout
+        return out if len(out.splitlines()) == 12 else None
+
+    top_pods = wait_for(top_all, 60, "kubectl top listing the 12 pods")
     say(f"$ kubectl top pod -n {workload.namespace}\n{top_pods}")
     rows = [line.split() for line in top_pods.splitlines()]
     assert len(rows) == 12
