@@ -174,16 +174,20 @@ class Search:
     _seen: dict[str, Outcome] = field(default_factory=dict)
     best: Outcome | None = None
 
-    def judge(self, knobs: Knobs, prune: bool = True) -> Outcome:
+    def judge(self, knobs: Knobs, prune: bool = True, cost: bool = True) -> Outcome:
+        """The candidate's outcome; with `prune`, stopped once it misses the objective, and
+        with `cost` too, once it costs more than the best (its feasibility then unknown)."""
         p = self.problem
         document = p.document_for(knobs)
         key = json.dumps(document["spec"], sort_keys=True)
         seen = self._seen.get(key)
-        if seen is not None and (seen.pod_hours is not None or prune):
+        if seen is not None and (
+            seen.pod_hours is not None or (prune and (seen.stopped == "objective" or cost))
+        ):
             return seen
         w = self.window
         allowed = (1 - p.slo_attainment) * w.judged_seconds if prune else math.inf
-        best = self.best.pod_hours if prune and self.best and self.best.pod_hours else None
+        best = self.best.pod_hours if prune and cost and self.best else None
         # A little over the best still runs: an equal cost with fewer changes is preferred.
         ceiling = best * 3600 * 1.001 if best is not None else math.inf
         hpa = read_hpa_document(document, p.source)
@@ -213,16 +217,17 @@ class Search:
     ) -> tuple[float, Outcome] | None:
         """The largest x in [low, high] (geometric bisection) whose candidate meets the
         objective, assuming a larger x keeps fewer pods; None if even `low` misses."""
-        top = self.judge(make(high))
+        # Feasibility decides each step: no candidate is stopped for its cost here.
+        top = self.judge(make(high), cost=False)
         if top.met:
             return high, top
-        bottom = self.judge(make(low))
+        bottom = self.judge(make(low), cost=False)
         if not bottom.met:
             return None
         found = (low, bottom)
         for _ in range(steps):
             mid = math.sqrt(low * high)
-            outcome = self.judge(make(mid))
+            outcome = self.judge(make(mid), cost=False)
             if outcome.met:
                 low, found = mid, (mid, outcome)
             else:
