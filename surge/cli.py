@@ -48,7 +48,7 @@ def _dispatch(args: argparse.Namespace) -> Callable[[], int]:
     if args.command == "tune":
         from surge import tune
 
-        return lambda: tune.main(args)
+        return lambda: tune.main(options.tune_options(args))
     if args.command == "capacity":
         from surge import capacity
 

@@ -27,6 +27,7 @@ from surge.options import (
     PrometheusOptions,
     ScalerOptions,
     ServingOptions,
+    TuneOptions,
 )
 
 
@@ -641,6 +642,118 @@ def _capacity_parser(sub: argparse._SubParsersAction) -> None:
     )
 
 
+def _tune_parser(sub: argparse._SubParsersAction) -> None:
+    tune = _command(
+        sub, "tune", "search HPA targets, minReplicas and behavior for a latency objective"
+    )
+    src = tune.add_argument_group("the traffic (one of)")
+    src.add_argument("--scenario", choices=["seed-workday"], help="the seed's workday")
+    src.add_argument("--traffic", metavar="FILE", help="a trace, CSV (time,qps) or JSON")
+    src.add_argument(
+        "--prometheus-url", metavar="URL", help="a trace from Prometheus (--query qps=PROMQL)"
+    )
+    src.add_argument("--query", action="append", metavar="qps=PROMQL", help="the Deployment's QPS")
+    src.add_argument("--start", metavar="TIME", help="RFC 3339 or unix seconds")
+    src.add_argument("--end", metavar="TIME", help="RFC 3339 or unix seconds")
+    src.add_argument(
+        "--step",
+        type=_duration,
+        default=TuneOptions.step,
+        metavar="DURATION",
+        help="default %(default)s",
+    )
+    src.add_argument(
+        "--days",
+        type=float,
+        default=TuneOptions.days,
+        help="days of the scenario (default %(default)s)",
+    )
+    src.add_argument(
+        "--traffic-scale",
+        type=float,
+        default=TuneOptions.traffic_scale,
+        help="multiply the scenario (default %(default)s)",
+    )
+    src.add_argument(
+        "--utc-offset",
+        type=float,
+        metavar="HOURS",
+        help="the scenario's zone (default 8 for the seed's scenario, else 0)",
+    )
+    h = tune.add_argument_group("the HPA and its pods")
+    h.add_argument("--hpa", metavar="FILE", help="HPA YAML as applied (autoscaling/v2)")
+    h.add_argument("--hpa-name", metavar="NAME", help="which HPA of a file holding several")
+    h.add_argument(
+        "--capacity",
+        default=TuneOptions.capacity,
+        metavar="seed|FILE",
+        help="docs/capacity-format.md (default %(default)s)",
+    )
+    h.add_argument(
+        "--ready-delay",
+        type=_duration,
+        metavar="DURATION",
+        help="default: the capacity model's",
+    )
+    h.add_argument(
+        "--kubernetes-version",
+        default=TuneOptions.kubernetes_version,
+        metavar="1.3X",
+        help="the HPA controller's release whose rules tune simulates (default %(default)s)",
+    )
+    o = tune.add_argument_group("the objective and the search")
+    o.add_argument(
+        "--slo-latency",
+        type=_duration,
+        default=TuneOptions.slo_latency,
+        metavar="DURATION",
+        help="default %(default)s",
+    )
+    o.add_argument(
+        "--slo-attainment",
+        type=float,
+        default=TuneOptions.slo_attainment,
+        metavar="SHARE",
+        help="default %(default)s",
+    )
+    o.add_argument(
+        "--keep",
+        default=TuneOptions.keep,
+        metavar="LIST",
+        help="what not to change: targets, minReplicas, behavior, scaleUp, scaleDown, or a "
+        "metric's name (comma-separated)",
+    )
+    o.add_argument(
+        "--holdout-days",
+        type=float,
+        default=TuneOptions.holdout_days,
+        metavar="N",
+        help="tune on the first days, judge on the last N (default %(default)s: none)",
+    )
+    r = tune.add_argument_group("report")
+    r.add_argument(
+        "--out",
+        default=TuneOptions.out,
+        metavar="DIR",
+        help="hpa.yaml, report.json, tune.png (default %(default)s)",
+    )
+    r.add_argument(
+        "--price-per-pod-hour",
+        type=float,
+        default=TuneOptions.price_per_pod_hour,
+        metavar="PRICE",
+        help=f"default {SEED_PRICE_PER_POD_HOUR}, the seed's",
+    )
+    r.add_argument("--currency", default=TuneOptions.currency, help="default %(default)s")
+    r.add_argument(
+        "-o",
+        "--output",
+        choices=["text", "json"],
+        default=TuneOptions.output,
+        help="default %(default)s",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="surge",
@@ -712,10 +825,7 @@ def build_parser() -> argparse.ArgumentParser:
     _log_flags(simulate)
 
     _capacity_parser(sub)
-
-    from surge import tune
-
-    tune.add_parser(sub, _duration)
+    _tune_parser(sub)
 
     explain = _command(sub, "explain", "a live HPA: each metric's proposal and the limits")
     explain.add_argument("target", metavar="NAMESPACE/HPA")

@@ -19,10 +19,11 @@ from adapter.prometheus import PrometheusSettings
 from apiservice.auth import HEALTH_PATHS, FrontProxyConfig
 from apiservice.limits import Limits
 from autoscaler.core.hpa import Options as HPAOptions
+from autoscaler.core.versions import DEFAULT_VERSION
 from autoscaler.simulation.command import SimulateOptions
 
 Verb = Literal["GET", "POST", "auto"]
-_O = TypeVar("_O", "SimulateOptions", "CapacityOptions")
+_O = TypeVar("_O", "SimulateOptions", "CapacityOptions", "TuneOptions")
 
 
 @dataclass(frozen=True)
@@ -163,6 +164,36 @@ class CapacityOptions:
 
 
 @dataclass(frozen=True)
+class TuneOptions:
+    """`surge tune`, named as the flags are; durations in seconds. None: the run works the
+    value out (the capacity model's ready delay, the scenario's zone, the seed's price)."""
+
+    scenario: str | None = None
+    traffic: str | None = None
+    prometheus_url: str | None = None
+    query: tuple[str, ...] = ()
+    start: str | None = None
+    end: str | None = None
+    step: float = 60.0
+    days: float = 1.0
+    traffic_scale: float = 1.0
+    utc_offset: float | None = None
+    hpa: str | None = None
+    hpa_name: str | None = None
+    capacity: str = "seed"
+    ready_delay: float | None = None
+    kubernetes_version: str = DEFAULT_VERSION
+    slo_latency: float = 5.0
+    slo_attainment: float = 0.99
+    keep: str = ""  # comma-separated: what not to change
+    holdout_days: float = 0.0
+    out: str = "surge-tune"
+    price_per_pod_hour: float | None = None
+    currency: str = "CNY"
+    output: Literal["text", "json"] = "text"
+
+
+@dataclass(frozen=True)
 class LogOptions:
     format: Literal["text", "json"] | None = None  # None: text on a terminal, else json
     level: str = "info"
@@ -271,6 +302,10 @@ def simulate_options(args: argparse.Namespace) -> SimulateOptions:
 
 def capacity_options(args: argparse.Namespace) -> CapacityOptions:
     return _same_names(CapacityOptions, args)
+
+
+def tune_options(args: argparse.Namespace) -> TuneOptions:
+    return _same_names(TuneOptions, args)
 
 
 def hpa_options(args: argparse.Namespace) -> HPAOptions:

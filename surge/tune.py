@@ -7,86 +7,22 @@ found next to the numbers that justify it; it applies nothing.
 
 from __future__ import annotations
 
-import argparse
 import sys
+from dataclasses import fields
 from pathlib import Path
 from typing import Any, TextIO
 
-from autoscaler.core.versions import DEFAULT_VERSION
+from autoscaler.simulation.command import SimulateOptions
+from surge.options import TuneOptions
 
 SEARCH_BUDGET = 70  # about how many candidates a search judges, for the progress bar
 
 
-def add_parser(sub: argparse._SubParsersAction, duration: Any) -> None:
-    tune = sub.add_parser(
-        "tune", help="search HPA targets, minReplicas and behavior for a latency objective"
-    )
-    src = tune.add_argument_group("the traffic (one of)")
-    src.add_argument("--scenario", choices=["seed-workday"], help="the seed's workday")
-    src.add_argument("--traffic", metavar="FILE", help="a trace, CSV (time,qps) or JSON")
-    src.add_argument(
-        "--prometheus-url", metavar="URL", help="a trace from Prometheus (--query qps=PROMQL)"
-    )
-    src.add_argument("--query", action="append", metavar="qps=PROMQL", help="the Deployment's QPS")
-    src.add_argument("--start", metavar="TIME", help="RFC 3339 or unix seconds")
-    src.add_argument("--end", metavar="TIME", help="RFC 3339 or unix seconds")
-    src.add_argument("--step", type=duration, default=60.0, metavar="DURATION", help="default 1m")
-    src.add_argument("--days", type=float, default=1.0, help="days of the scenario (default 1)")
-    src.add_argument("--traffic-scale", type=float, default=1.0, help="multiply the scenario")
-    src.add_argument(
-        "--utc-offset", type=float, metavar="HOURS", help="the scenario's zone (default 8)"
-    )
-    h = tune.add_argument_group("the HPA and its pods")
-    h.add_argument("--hpa", metavar="FILE", help="HPA YAML as applied (autoscaling/v2)")
-    h.add_argument("--hpa-name", metavar="NAME", help="which HPA of a file holding several")
-    h.add_argument(
-        "--capacity", default="seed", metavar="seed|FILE", help="docs/capacity-format.md"
-    )
-    h.add_argument("--ready-delay", type=duration, metavar="DURATION", help="default: the model's")
-    h.add_argument(
-        "--kubernetes-version",
-        default=DEFAULT_VERSION,
-        metavar="1.3X",
-        help=f"the HPA controller's release whose rules tune simulates (default {DEFAULT_VERSION})",
-    )
-    o = tune.add_argument_group("the objective and the search")
-    o.add_argument(
-        "--slo-latency", type=duration, default=5.0, metavar="DURATION", help="default 5s"
-    )
-    o.add_argument(
-        "--slo-attainment", type=float, default=0.99, metavar="SHARE", help="default 0.99"
-    )
-    o.add_argument(
-        "--keep",
-        default="",
-        metavar="LIST",
-        help="what not to change: targets, minReplicas, behavior, scaleUp, scaleDown, or a "
-        "metric's name (comma-separated)",
-    )
-    o.add_argument(
-        "--holdout-days",
-        type=float,
-        default=0.0,
-        metavar="N",
-        help="tune on the first days, judge on the last N (default 0: none)",
-    )
-    r = tune.add_argument_group("report")
-    r.add_argument(
-        "--out", default="surge-tune", metavar="DIR", help="hpa.yaml, report.json, tune.png"
-    )
-    r.add_argument("--price-per-pod-hour", type=float, default=None, metavar="PRICE")
-    r.add_argument("--currency", default="CNY")
-    r.add_argument("-o", "--output", choices=["text", "json"], default="text")
-
-
-def _simulate_args(args: argparse.Namespace) -> argparse.Namespace:
-    """The flags as `surge simulate` reads them, to share its reading of the inputs."""
-    return argparse.Namespace(
-        **vars(args),
-        timeline=None,
-        config=None,  # no forecast rules: tune scales on what the capacity model serves
-        initial_replicas=None,
-        fixed_pods=None,
+def _simulate_args(args: TuneOptions) -> SimulateOptions:
+    """The flags as `surge simulate` reads them, to share its reading of the inputs (no
+    timeline, and no forecast rules: tune scales on what the capacity model serves)."""
+    return SimulateOptions(
+        **{f.name: getattr(args, f.name) for f in fields(SimulateOptions) if hasattr(args, f.name)}
     )
 
 
@@ -94,7 +30,7 @@ class TuneError(ValueError):
     """Bad flags; one line, exit 2."""
 
 
-def main(args: argparse.Namespace, out: TextIO | None = None) -> int:
+def main(args: TuneOptions, out: TextIO | None = None) -> int:
     """0: the objective is met; 1: not within maxReplicas (or Prometheus failed); 2: bad input."""
     from autoscaler.core.hpa import Options
     from autoscaler.simulation import command
@@ -223,7 +159,7 @@ def main(args: argparse.Namespace, out: TextIO | None = None) -> int:
     return 0 if met else 1
 
 
-def _check(args: argparse.Namespace) -> None:
+def _check(args: TuneOptions) -> None:
     if sum(bool(t) for t in (args.scenario, args.traffic, args.prometheus_url)) != 1:
         raise TuneError("give one of --scenario NAME, --traffic FILE, --prometheus-url URL")
     if not 0 < args.slo_attainment <= 1:
@@ -234,7 +170,7 @@ def _check(args: argparse.Namespace) -> None:
         raise TuneError("--holdout-days cannot be negative")
 
 
-def _notes(result: Any, problem: Any, met: bool, args: argparse.Namespace) -> list[str]:
+def _notes(result: Any, problem: Any, met: bool, args: TuneOptions) -> list[str]:
     stopped = sum(1 for o in result.outcomes if o.stopped)
     where = (
         "searched on the hardest tuning day, then held to the objective over all of them"

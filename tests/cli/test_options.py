@@ -14,10 +14,12 @@ from surge.options import (
     PrometheusOptions,
     QueryOptions,
     ServeOptions,
+    TuneOptions,
     demo_options,
     query_options,
     serve_options,
     simulate_options,
+    tune_options,
 )
 
 
@@ -105,7 +107,7 @@ def test_every_serve_flag_reaches_its_option() -> None:
         assert {k for k in got if got[k] != defaults[k]} == {option}, flag
 
 
-def test_query_demo_and_simulate_without_flags_are_the_options_defaults() -> None:
+def test_query_demo_simulate_and_tune_without_flags_are_the_options_defaults() -> None:
     parser = build_parser()
     query = parser.parse_args(["query", "--config=r", "--prometheus-url=http://p", "/apis"])
     assert query_options(query) == QueryOptions(
@@ -113,18 +115,72 @@ def test_query_demo_and_simulate_without_flags_are_the_options_defaults() -> Non
     )
     assert demo_options(parser.parse_args(["demo"])) == DemoOptions()
     assert simulate_options(parser.parse_args(["simulate"])) == SimulateOptions()
+    assert tune_options(parser.parse_args(["tune"])) == TuneOptions()
+
+
+def test_every_tune_flag_reaches_its_option() -> None:
+    """Each flag given a value unlike its default changes exactly its own option."""
+    parser = build_parser()
+    defaults = _leaves(tune_options(parser.parse_args(["tune"])))
+    changed = {
+        "--scenario=seed-workday": "scenario",
+        "--traffic=t.csv": "traffic",
+        "--prometheus-url=http://p": "prometheus_url",
+        "--query=qps=up": "query",
+        "--start=0": "start",
+        "--end=1": "end",
+        "--step=30s": "step",
+        "--days=2": "days",
+        "--traffic-scale=2": "traffic_scale",
+        "--utc-offset=1": "utc_offset",
+        "--hpa=h.yaml": "hpa",
+        "--hpa-name=web": "hpa_name",
+        "--capacity=c.yaml": "capacity",
+        "--ready-delay=1m": "ready_delay",
+        "--kubernetes-version=1.34": "kubernetes_version",
+        "--slo-latency=2s": "slo_latency",
+        "--slo-attainment=0.9": "slo_attainment",
+        "--keep=behavior": "keep",
+        "--holdout-days=1": "holdout_days",
+        "--out=d": "out",
+        "--price-per-pod-hour=3": "price_per_pod_hour",
+        "--currency=EUR": "currency",
+        "--output=json": "output",
+    }
+    assert set(changed.values()) == set(defaults)  # every option has its flag
+    for flag, option in changed.items():
+        got = _leaves(tune_options(parser.parse_args(["tune", flag])))
+        assert {k for k in got if got[k] != defaults[k]} == {option}, flag
+    assert tune_options(parser.parse_args(["tune", "--query=a", "--query=b"])).query == ("a", "b")
+
+
+def _help(command: str) -> str:
+    subparsers = build_parser()._subparsers
+    assert subparsers is not None
+    parser = subparsers._group_actions[0].choices[command]  # type: ignore[attr-defined]
+    return " ".join(parser.format_help().split())
 
 
 def test_help_shows_the_real_defaults() -> None:
-    subparsers = build_parser()._subparsers
-    assert subparsers is not None
-    serve = subparsers._group_actions[0].choices["serve"]  # type: ignore[attr-defined]
-    text = " ".join(serve.format_help().split())
+    text = _help("serve")
     for shown in (
         "(default 10s)",  # --prometheus-timeout: PrometheusSettings.timeout_s
         "(default 10m0s)",  # --metrics-relist-interval
         "(default 6443)",
         "(default X-Remote-User)",
         "(default /healthz,/readyz,/livez)",
+    ):
+        assert shown in text, shown
+
+
+def test_tune_help_shows_the_real_defaults() -> None:
+    text = _help("tune")
+    for shown in (
+        "--step DURATION default 1m0s",  # TuneOptions.step, as a duration is written
+        "--slo-latency DURATION default 5s",
+        "--slo-attainment SHARE default 0.99",
+        "(default 1.37)",  # --kubernetes-version: autoscaler.core.versions.DEFAULT_VERSION
+        "(default surge-tune)",
+        "--currency CURRENCY default CNY",
     ):
         assert shown in text, shown
