@@ -188,6 +188,17 @@ class Case:
     stream: str = "stderr"
 
 
+_DEPLOYMENT_RULE = """\
+rules:
+  - seriesQuery: 'gateway_requests_pending{namespace!="",deployment!=""}'
+    resources:
+      overrides:
+        namespace: {resource: "namespace"}
+        deployment: {group: "apps", resource: "deployment"}
+    metricsQuery: 'sum(<<.Series>>{<<.LabelMatchers>>}) by (<<.GroupBy>>)'
+"""
+
+
 class Workspace:
     """A directory for the broken files, valid companions (objects, kubeconfigs) and the
     address of a port nobody listens on (an unreachable Prometheus or Kubernetes API).
@@ -198,6 +209,7 @@ class Workspace:
         self.dead_url = f"http://127.0.0.1:{_closed_port()}"
         self.objects = root / "objects.yaml"
         self.pods_only = root / "pods-only.yaml"
+        self.deployment_rule = root / "deployment-rule.yaml"  # one rule naming deployments
         self.dead_kubeconfig = root / "unreachable.kubeconfig"
 
     def prepare(self) -> Workspace:
@@ -208,6 +220,7 @@ class Workspace:
         pods = [o for o in every if o["kind"] != "Deployment"]
         for path, items in ((self.objects, every), (self.pods_only, pods)):
             path.write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "List", "items": items}))
+        self.deployment_rule.write_text(_DEPLOYMENT_RULE)
         self.dead_kubeconfig.write_text(_kubeconfig(self.dead_url))
         for name, content in BROKEN_FILES.items():
             if isinstance(content, bytes):
@@ -355,7 +368,7 @@ def cases(work: Workspace) -> list[Case]:
         # a resource the objects do not serve: the rule is skipped, its 404 says why
         Case(
             "check, unmappable resource",
-            ("check", seed, "--objects", str(work.pods_only)),
+            ("check", str(work.deployment_rule), "--objects", str(work.pods_only)),
             1,
             "unable to normalize group-resource deployment.apps",
             "stdout",
