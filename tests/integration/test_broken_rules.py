@@ -139,7 +139,7 @@ def test_serve_skips_the_broken_rule_until_a_deployment_appears(
         code, body = _get(surge.url + "/readyz")
         assert (code, body) == (
             200,
-            "ok: 1 of 4 rules broken and skipped (see surge_broken_rules in /metrics and the log)",
+            "ok: 2 of 5 rules broken and skipped (see surge_broken_rules in /metrics and the log)",
         )
         _, metrics = _get(surge.url + "/metrics")
         assert 'surge_broken_rules{reason="resource_not_served",rule="rules[1]"} 1.0' in metrics
