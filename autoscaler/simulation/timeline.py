@@ -10,14 +10,14 @@ until the next one, as the HPA keeps reading the last value an adapter serves.
 from __future__ import annotations
 
 import bisect
-import csv
-import json
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from autoscaler.simulation import records
 
 # Prometheus refuses range queries of more than 11,000 points per series.
 MAX_POINTS_PER_QUERY = 10_000
@@ -137,34 +137,16 @@ def _row(
 
 def read_csv(path: Path) -> Timeline:
     """A header line `time,<name>,...`, then one row per instant; empty cells have no sample."""
-    try:
-        with path.open(newline="", encoding="utf-8") as f:
-            reader = csv.DictReader(f)
-            header = reader.fieldnames or []
-            time_key = next((k for k in header if k.strip().lower() in TIME_COLUMNS), None)
-            if time_key is None:
-                raise TimelineError(f"{path}: line 1: the header needs a `time` column")
-            rows = []
-            for record in reader:
-                where = f"{path}: line {reader.line_num}"
-                if None in record:
-                    raise TimelineError(f"{where}: more cells than the header has names")
-                rows.append(_row({k.strip(): v for k, v in record.items()}, where, time_key))
-    except OSError as err:
-        raise TimelineError(f"{path}: cannot read: {err.strerror}") from None
-    except (UnicodeDecodeError, csv.Error) as err:
-        raise TimelineError(f"{path}: not a CSV file: {err}") from None
-    return build(rows, str(path))
+    header, rows = records.read_csv(path, TimelineError)
+    time_key = next((k for k in header if k.lower() in TIME_COLUMNS), None)
+    if time_key is None:
+        raise TimelineError(f"{path}: line 1: the header needs a `time` column")
+    return build([_row(record, where, time_key) for where, record in rows], str(path))
 
 
 def read_json(path: Path) -> Timeline:
     """A list of objects `{"time": ..., "<name>": number or null, ...}`."""
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as err:
-        raise TimelineError(f"{path}: cannot read: {err.strerror}") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise TimelineError(f"{path}: not JSON: {err}") from None
+    document = records.read_json(path, TimelineError)
     if not isinstance(document, list):
         raise TimelineError(f'{path}: expected a list of {{"time": ..., "<metric>": ...}} rows')
     rows = []
@@ -182,16 +164,7 @@ def read_json(path: Path) -> Timeline:
 def read_file(path: str | Path) -> Timeline:
     """CSV or JSON, by the file's extension or, without one, by its first character."""
     p = Path(path)
-    suffix = p.suffix.lower()
-    if suffix == ".json":
-        return read_json(p)
-    if suffix == ".csv":
-        return read_csv(p)
-    try:
-        head = p.read_text(encoding="utf-8", errors="replace")[:256].lstrip()
-    except OSError as err:
-        raise TimelineError(f"{p}: cannot read: {err.strerror}") from None
-    return read_json(p) if head.startswith(("[", "{")) else read_csv(p)
+    return read_json(p) if records.is_json(p, TimelineError) else read_csv(p)
 
 
 def parse_queries(items: Sequence[str]) -> dict[str, str]:

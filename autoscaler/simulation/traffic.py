@@ -7,7 +7,6 @@ from __future__ import annotations
 import bisect
 import csv
 import itertools
-import json
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from autoscaler.simulation import records
 from autoscaler.simulation.timeline import TimelineError, parse_time, read_prometheus
 
 # Longer than this between two samples is a hole in the record, not a step.
@@ -96,32 +96,16 @@ def _sample(time: Any, qps: Any, where: str) -> tuple[float, float, str]:
 
 def read_csv(path: Path) -> TraceTraffic:
     """A header `time,qps` (other columns ignored), then one row per sample."""
-    samples = []
-    try:
-        with path.open(newline="", encoding="utf-8") as f:
-            reader = csv.DictReader(f)
-            header = [h.strip() for h in reader.fieldnames or []]
-            if "time" not in header or QPS not in header:
-                raise TrafficError(f"{path}: line 1: the header needs `time` and `qps` columns")
-            for record in reader:
-                row = {(k or "").strip(): v for k, v in record.items()}
-                where = f"{path}: line {reader.line_num}"
-                samples.append(_sample(row.get("time"), row.get(QPS), where))
-    except OSError as err:
-        raise TrafficError(f"{path}: cannot read: {err.strerror}") from None
-    except (UnicodeDecodeError, csv.Error) as err:
-        raise TrafficError(f"{path}: not a CSV file: {err}") from None
+    header, rows = records.read_csv(path, TrafficError)
+    if "time" not in header or QPS not in header:
+        raise TrafficError(f"{path}: line 1: the header needs `time` and `qps` columns")
+    samples = [_sample(record.get("time"), record.get(QPS), where) for where, record in rows]
     return build(samples, str(path))
 
 
 def read_json(path: Path) -> TraceTraffic:
     """A list of `{"time": ..., "qps": ...}`."""
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as err:
-        raise TrafficError(f"{path}: cannot read: {err.strerror}") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise TrafficError(f"{path}: not JSON: {err}") from None
+    document = records.read_json(path, TrafficError)
     if not isinstance(document, list):
         raise TrafficError(f'{path}: expected a list of {{"time": ..., "qps": ...}}')
     samples = []
@@ -136,15 +120,7 @@ def read_json(path: Path) -> TraceTraffic:
 def read_file(path: str | Path) -> TraceTraffic:
     """CSV or JSON, by extension or, without one, by the first character."""
     p = Path(path)
-    if p.suffix.lower() == ".json":
-        return read_json(p)
-    if p.suffix.lower() == ".csv":
-        return read_csv(p)
-    try:
-        head = p.read_text(encoding="utf-8", errors="replace")[:256].lstrip()
-    except OSError as err:
-        raise TrafficError(f"{p}: cannot read: {err.strerror}") from None
-    return read_json(p) if head.startswith("[") else read_csv(p)
+    return read_json(p) if records.is_json(p, TrafficError) else read_csv(p)
 
 
 def from_prometheus(

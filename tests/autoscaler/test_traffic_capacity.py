@@ -91,6 +91,7 @@ def test_a_json_trace_in_rfc3339_with_a_zone(tmp_path: Path) -> None:
         (f"time,qps\n{T0},1\n{T0 + 7200},2\n", "line 3: a gap of 2.0 h from 2026-01-05T00:00:00Z"),
         (f"time,qps\n{T0},1\n{T0 + 60},-3\n", "line 3: qps: must be a number of at least 0"),
         (f"time,load\n{T0},1\n", "line 1: the header needs `time` and `qps`"),
+        (f"time,qps\n{T0},1,7\n", "line 2: more cells than the header has names"),
         (f"time,qps\n2026-01-05T00:00:00,1\n{T0},2\n", "no time zone"),
     ],
 )
