@@ -74,6 +74,7 @@ def main(args: TuneOptions, out: TextIO | None = None) -> int:
             args.slo_latency,
             args.slo_attainment,
             frozenset(k.strip() for k in args.keep.split(",") if k.strip()),
+            utc_offset_hours=plan.utc_offset_hours,
         )
         search.check_capacity(problem)
         start, end = plan.start, plan.end

@@ -92,6 +92,9 @@ def print_text(
         f"[bold]surge tune[/bold]: {document['hpaName']} against {document['traffic']}, "
         f"objective p99 <= {slo['latencySeconds']:g} s for {slo['attainment']:.2%} of the time"
     )
+    # The spans judged (before and after share theirs), in the trace's own zone.
+    for which, (_, j) in zip(("tuned on", "held out"), columns[::2], strict=False):
+        console.print(f"{which}: {j.summary.start} to {j.summary.end}", markup=False)
     table = Table(box=box.SIMPLE, pad_edge=False)
     table.add_column("")
     for title, _ in columns:
@@ -160,7 +163,8 @@ def plot(
             )
         axes[0].set_title("shaded: held-out days (judged, not tuned on)", fontsize=9)
     axes[2].xaxis.set_major_formatter(mdates.DateFormatter("%m-%d %H:%M", tz=zone))
-    axes[2].set_xlabel(f"local time (UTC{before.utc_offset_hours:+g})")
+    offset = f"UTC{before.utc_offset_hours:+g}" if before.utc_offset_hours else "UTC"
+    axes[2].set_xlabel(f"local time ({offset})")
     fig.autofmt_xdate()
     fig.tight_layout()
     fig.savefig(path, dpi=90)

@@ -140,6 +140,7 @@ class Problem:
     slo_attainment: float
     keep: frozenset[str] = frozenset()
     day_s: float = DAY_S  # the traffic's period: tests compress days
+    utc_offset_hours: float = 0.0  # the trace's zone, for the times its runs report
     targets: tuple[Target, ...] = field(init=False)
     tunable: tuple[bool, ...] = field(init=False)
 
@@ -159,7 +160,15 @@ class Problem:
 
     def run(self, knobs: Knobs, start: float, end: float) -> Run:
         hpa = read_hpa_document(self.document_for(knobs), self.source)
-        return simulate(hpa, self.new_source(), start, end, self.settings, self.capacity)
+        return simulate(
+            hpa,
+            self.new_source(),
+            start,
+            end,
+            self.settings,
+            self.capacity,
+            utc_offset_hours=self.utc_offset_hours,
+        )
 
 
 @dataclass

@@ -3,7 +3,9 @@ it refuses to do (raise maxReplicas), --keep, determinism, and bad input."""
 
 from __future__ import annotations
 
+import io
 import json
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +13,7 @@ import pytest
 import yaml
 
 from autoscaler.simulation.simulate import SimulationError, seed_hpa_text
+from autoscaler.tune import report as tunereport
 from autoscaler.tune import search, space
 from autoscaler.tune.shapes import SHAPES, problem_for, trace
 from surge.cli import main as cli
@@ -65,6 +68,17 @@ def test_the_seeds_workday_meets_its_objective_at_little_more_cost(
     assert {"podHours", "secondsAboveLatencyTarget", "secondsWithLatency", "rescales"} <= set(after)
 
 
+def test_times_are_in_the_traces_own_zone(seed_tune: tuple[int, dict[str, Any], Path]) -> None:
+    """The seed's workday is a day in UTC+8, as `surge simulate` shows it."""
+    _, report, _ = seed_tune
+    for summary in (report["before"], report["after"]):
+        assert summary["utcOffsetHours"] == 8
+        assert (summary["start"], summary["end"]) == (
+            "2026-01-05T00:00:00+08:00",
+            "2026-01-06T00:00:00+08:00",
+        )
+
+
 def test_hpa_yaml_changes_only_tuned_fields(seed_tune: tuple[int, dict[str, Any], Path]) -> None:
     _, report, out = seed_tune
     applied = yaml.safe_load(seed_hpa_text().split("\n---\n")[0])
@@ -99,7 +113,9 @@ def test_an_objective_out_of_reach_is_exit_1_with_the_best_attainable(
     assert not (written / "hpa.yaml").exists() and (written / "tune.png").exists()
 
 
-def _small_problem(keep: frozenset[str] = frozenset()) -> tuple[search.Problem, float, float]:
+def _small_problem(
+    keep: frozenset[str] = frozenset(), utc_offset_hours: float = 0.0
+) -> tuple[search.Problem, float, float]:
     shape = next(s for s in SHAPES if s.name == "steep-ramps")
     traffic = trace(shape, 2, 3 * 3600.0, 15.0, seed=3)
     problem = problem_for(shape, traffic, 3 * 3600.0)
@@ -113,6 +129,7 @@ def _small_problem(keep: frozenset[str] = frozenset()) -> tuple[search.Problem, 
         problem.slo_attainment,
         keep,
         problem.day_s,
+        utc_offset_hours,
     )
     return problem, traffic.start, traffic.end
 
@@ -124,6 +141,34 @@ def test_tuning_is_deterministic() -> None:
     assert first.result.best is not None
     assert first.result.outcomes == second.result.outcomes
     assert [s.desired for s in first.after.steps] == [s.desired for s in second.after.steps]
+
+
+def test_the_printed_spans_and_the_plot_are_in_the_traces_zone(tmp_path: Path) -> None:
+    problem, start, end = _small_problem(utc_offset_hours=-5)
+    tuned = search.tune_and_hold_out(problem, start, end, 3 * 3600.0)
+    assert tuned.before.utc_offset_hours == tuned.after.utc_offset_hours == -5
+
+    def part(run: search.Run, lo: float, hi: float) -> tunereport.Judged:
+        return tunereport.judge(search.summaries_steps(run, lo, hi), 1.0, "USD")
+
+    columns = [
+        (title, part(run, lo, hi))
+        for lo, hi in ((start, tuned.split), (tuned.split, end))
+        for title, run in (("before", tuned.before), ("after", tuned.after))
+    ]
+    printed = io.StringIO()
+    document = {
+        "hpaName": "default/h",
+        "traffic": "t",
+        "slo": {"latencySeconds": 5, "attainment": 0.99},
+    }
+    tunereport.print_text(document, columns, [], [], printed)
+    local = [
+        datetime.fromtimestamp(t, timezone(timedelta(hours=-5))) for t in (start, tuned.split, end)
+    ]
+    assert f"tuned on: {local[0].isoformat()} to {local[1].isoformat()}" in printed.getvalue()
+    assert f"held out: {local[1].isoformat()} to {local[2].isoformat()}" in printed.getvalue()
+    assert "-05:00" in local[0].isoformat()
 
 
 def test_keep_freezes_what_the_team_will_not_change() -> None:
