@@ -8,7 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-from bench import forecast, kube, shared, storm, tune
+from bench import controller, forecast, kube, shared, storm, tune
 from surge.demo.localprom import PrometheusError
 
 
@@ -78,6 +78,28 @@ def _parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--workdir", type=Path, help="keep logs and data here (default: a temp dir)")
     s.add_argument("--json", action="store_true", help="print one JSON object")
+    c = commands.add_parser(
+        "controller",
+        help="the real HPA controller with N HPAs through the aggregator: Surge, then PA",
+        description=controller.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    c.add_argument("--hpas", type=_positive_int, default=1000, help="HPAs (one per Deployment)")
+    c.add_argument("--metrics", type=_positive_int, default=2, help="metrics per HPA")
+    c.add_argument("--namespaces", type=_positive_int, default=100)
+    c.add_argument(
+        "--compress",
+        type=_positive_float,
+        default=1.0,
+        help="time compression factor C: the controller syncs every 15s/C, Surge's durations "
+        "and both adapters' relist interval are divided by C",
+    )
+    c.add_argument(
+        "--syncs", type=_positive_int, default=4, help="sync periods in each adapter's window"
+    )
+    c.add_argument("--pa-build-timeout", type=_positive_float, default=360.0)
+    c.add_argument("--workdir", type=Path, help="keep logs and data here (default: a temp dir)")
+    c.add_argument("--json", action="store_true", help="print one JSON object")
     shared.add_parser(commands)
     forecast.add_parser(commands)
     t = commands.add_parser(
@@ -120,6 +142,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "kube-standin":
         kube.serve_standin(args.objects, args.kubeconfig)
         return 0
+    if args.command == "controller":
+        return _controller(args)
     if args.compress == "auto":
         compression = storm.auto_compression(args.hpas, args.metrics)
     else:
@@ -165,6 +189,40 @@ def main(argv: list[str] | None = None) -> int:
             out.print(part)
     failed = [m for m in ("surge", "naive", "bare") if m in args.modes and not result["modes"][m]]
     return 1 if failed else 0
+
+
+def _controller(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    errors = Console(stderr=True)
+    scenario = storm.Scenario(
+        hpas=args.hpas,
+        metrics=args.metrics,
+        namespaces=min(args.namespaces, args.hpas),
+        compression=args.compress,
+        syncs=args.syncs,
+    )
+    options = controller.Options(
+        scenario,
+        pa_build_timeout_s=args.pa_build_timeout,
+        workdir=args.workdir,
+        progress=lambda text: errors.log(text),
+    )
+    try:
+        result = asyncio.run(controller.run(options))
+    except KeyboardInterrupt:
+        errors.print("interrupted; every process the run started is stopped")
+        return 130
+    except (PrometheusError, kube.KubeError) as err:
+        errors.print(f"[red]cannot run the controller benchmark:[/red] {err}")
+        return 1
+    if args.json:
+        print(json.dumps(result))
+    else:
+        out = Console()
+        for part in controller.render(result):
+            out.print(part)
+    return 1 if None in result["adapters"].values() else 0
 
 
 if __name__ == "__main__":

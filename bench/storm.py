@@ -550,7 +550,7 @@ class Workspace:
     def relist(self) -> list[str]:
         """The series-listing flags, the same for Surge and PA."""
         return [
-            f"--metrics-relist-interval={_ms(self.scenario.relist_s)}",
+            f"--metrics-relist-interval={ms_flag(self.scenario.relist_s)}",
             f"--metrics-max-age={METRICS_MAX_AGE}",
         ]
 
@@ -559,18 +559,22 @@ class Workspace:
         fleet's API, cached as long (compressed like the sync period, so that as in a
         cluster an HPA's next sync finds its review expired): the same flags for Surge
         and PA."""
-        kc, ttl = str(kube.kubeconfig), _ms(self.scenario.auth_cache_s)
+        kc, ttl = str(kube.kubeconfig), ms_flag(self.scenario.auth_cache_s)
         return [
             f"--authentication-kubeconfig={kc}",
             f"--authorization-kubeconfig={kc}",
-            "--authentication-skip-lookup",
-            f"--client-ca-file={self.ca}",
+            *self.client_ca(),
             f"--authorization-webhook-cache-authorized-ttl={ttl}",
             f"--authorization-webhook-cache-unauthorized-ttl={ttl}",
         ]
 
+    def client_ca(self) -> list[str]:
+        """The storm's clients connect directly with certificates of the run's CA, so
+        neither server reads the cluster's client CA or front-proxy settings."""
+        return ["--authentication-skip-lookup", f"--client-ca-file={self.ca}"]
 
-def _ms(seconds: float) -> str:
+
+def ms_flag(seconds: float) -> str:
     return f"{round(seconds * 1000)}ms"
 
 
@@ -608,9 +612,9 @@ async def start_surge(ws: Workspace, engine: str, kube: FleetKube) -> Server:
         *ws.delegated_auth(kube),
         *ws.relist(),
         "--engine", engine,
-        "--freshness", _ms(sc.freshness_s),
-        "--max-staleness", _ms(sc.max_staleness_s),
-        "--refresh-idle-after", _ms(sc.idle_after_s),
+        "--freshness", ms_flag(sc.freshness_s),
+        "--max-staleness", ms_flag(sc.max_staleness_s),
+        "--refresh-idle-after", ms_flag(sc.idle_after_s),
         "--log-format", "json",
         "--log-level", "warning",
     ]  # fmt: skip
@@ -906,6 +910,21 @@ def machine() -> dict[str, Any]:
     return {"nproc": os.cpu_count(), "cpu": model, "python": sys.version.split()[0]}
 
 
+def fleet_prometheus(
+    data: Path, services: list[fleet.Service], catalog: list[fleet.Metric]
+) -> LocalPrometheus:
+    """A real Prometheus (not yet started) holding the fleet's series in `data`: constant
+    gauges backfilled with promtool from DATA_PAST_S ago to DATA_FUTURE_S ahead."""
+    now = time.time()
+    backfill(
+        data,
+        fleet.metrics_openmetrics(
+            services, catalog, now - DATA_PAST_S, now + DATA_FUTURE_S, DATA_STEP_S
+        ),
+    )
+    return LocalPrometheus(data)
+
+
 @dataclass
 class Options:
     scenario: Scenario
@@ -936,15 +955,7 @@ async def run(options: Options) -> dict[str, Any]:
         options.progress(
             f"backfilling {sc.hpas} Deployments x {sc.metrics} metrics into Prometheus"
         )
-        now = time.time()
-        data = root / "prometheus"
-        backfill(
-            data,
-            fleet.metrics_openmetrics(
-                services, catalog, now - DATA_PAST_S, now + DATA_FUTURE_S, DATA_STEP_S
-            ),
-        )
-        prometheus = stack.enter_context(LocalPrometheus(data))
+        prometheus = stack.enter_context(fleet_prometheus(root / "prometheus", services, catalog))
         ws = Workspace(root, sc, catalog, prometheus.url)
         ws.write(services)
         options.progress(f"starting the Kubernetes API ({options.kube}) with the fleet")
@@ -1004,9 +1015,9 @@ async def run(options: Options) -> dict[str, Any]:
             "auth_cache_s": sc.auth_cache_s,
             "metrics_max_age": METRICS_MAX_AGE,
             "surge_flags": {
-                "freshness": _ms(sc.freshness_s),
-                "max_staleness": _ms(sc.max_staleness_s),
-                "refresh_idle_after": _ms(sc.idle_after_s),
+                "freshness": ms_flag(sc.freshness_s),
+                "max_staleness": ms_flag(sc.max_staleness_s),
+                "refresh_idle_after": ms_flag(sc.idle_after_s),
             },
             "syncs": sc.syncs,
             "workers": sc.workers,
@@ -1106,7 +1117,7 @@ _CONTEXT_ROWS = (
 )
 
 
-def _cell(value: Any, ratio: float | None = None) -> str:
+def cell(value: Any, ratio: float | None = None) -> str:
     if value is None:
         return "-"
     if isinstance(value, float) and abs(value) < 100:
@@ -1156,11 +1167,11 @@ def render(result: dict[str, Any]) -> Iterator[Any]:
         cells = []
         for mode, figures in modes.items():
             ratio = result["ratios"].get(mode, {}).get(key) if mode != "surge" else None
-            cells.append(_cell(figures[key], ratio) if figures else "n/a")
+            cells.append(cell(figures[key], ratio) if figures else "n/a")
         table.add_row(title, *cells)
     table.add_section()
     for key, title in _CONTEXT_ROWS:
-        table.add_row(title, *(_cell(f.get(key)) if f else "n/a" for f in modes.values()))
+        table.add_row(title, *(cell(f.get(key)) if f else "n/a" for f in modes.values()))
     yield table
     for mode, figures in modes.items():
         if figures is None:

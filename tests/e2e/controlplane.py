@@ -270,11 +270,15 @@ class ControlPlane:
             self.nobody_kubeconfig, self.server, p.ca.cert, cert=(p.nobody.cert, p.nobody.key)
         )
 
-    def start_controller_manager(self) -> None:
+    def start_controller_manager(
+        self, controllers: Sequence[str] = CONTROLLERS, flags: Sequence[str] = HPA_FLAGS
+    ) -> Process:
+        """The scenarios' controllers on their compressed clock; a benchmark passes its own
+        (flags come last, so a flag given again there wins, e.g. --secure-port)."""
         # Each controller gets its own service account's credentials (as kubeadm runs it), so
         # the HPA reads the metrics APIs as system:serviceaccount:kube-system:horizontal-pod-
         # autoscaler, through RBAC and Surge's own SubjectAccessReview.
-        self._start(
+        return self._start(
             "kube-controller-manager",
             [
                 "kube-controller-manager",
@@ -282,8 +286,8 @@ class ControlPlane:
                 "--leader-elect=false",
                 "--secure-port=0",
                 "--use-service-account-credentials=true",
-                f"--controllers={','.join(CONTROLLERS)}",
-                *HPA_FLAGS,
+                f"--controllers={','.join(controllers)}",
+                *flags,
             ],
         )
 
