@@ -21,7 +21,7 @@ def main(args: CapacityOptions, out: TextIO | None = None) -> int:
 
 def _fit(args: CapacityOptions, out: TextIO) -> int:
     from autoscaler.simulation import timeline as tl
-    from autoscaler.simulation.fit import FitError, fit
+    from autoscaler.simulation.fit import READ_COLUMNS, FitError, fit, from_simulation
     from autoscaler.simulation.progress import progress
 
     try:
@@ -30,7 +30,7 @@ def _fit(args: CapacityOptions, out: TextIO) -> int:
         if args.cpu_request <= 0 or args.memory_request <= 0 or args.ready_delay < 0:
             raise FitError("--cpu-request and --memory-request must be above 0")
         if args.timeline:
-            timeline = tl.read_file(args.timeline)
+            timeline = from_simulation(tl.read_file(args.timeline, READ_COLUMNS), args.cpu_request)
         else:
             if args.start is None or args.end is None:
                 raise FitError("--prometheus-url needs --start and --end")

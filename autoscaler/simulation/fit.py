@@ -17,7 +17,7 @@ import numpy as np
 
 from autoscaler.simulation.capacity import CURVES, PointsCapacity
 from autoscaler.simulation.scenario import SEED_METRIC_NAMES
-from autoscaler.simulation.timeline import Timeline
+from autoscaler.simulation.timeline import Series, Timeline
 
 # Timeline columns: total qps, the pods serving it, and per-pod values of the curves.
 QPS, REPLICAS, P99 = "qps", "replicas", "p99_seconds"
@@ -28,6 +28,14 @@ CURVE_COLUMNS = {
     "memoryBytes": "memory",
 }
 REQUIRED_COLUMNS = (QPS, REPLICAS, P99)
+# `surge simulate --csv` names them its own way: the pods serving are `ready_pods` (its
+# `replicas` counts starting pods too), CPU is a percent of the request.
+SIMULATE_COLUMNS = {"ready_pods": REPLICAS, "waiting_per_pod": "waiting", "memory_bytes": "memory"}
+SIMULATE_CPU_PERCENT = "cpu_percent"
+# What a fit reads of a file; a simulation's other columns (its decisions) are left alone.
+READ_COLUMNS = frozenset(
+    {*REQUIRED_COLUMNS, *CURVE_COLUMNS.values(), *SIMULATE_COLUMNS, SIMULATE_CPU_PERCENT}
+)
 BINS = 200  # samples are pooled into this many load bins before the fit
 MAX_POINTS = 40  # points written to the capacity file
 MIN_SAMPLES = 20
@@ -89,6 +97,22 @@ class Fit:
             "Fitted by `surge capacity fit` (isotonic in per-pod load, SciPy).",
             *self.lines(),
         ]
+
+
+def from_simulation(timeline: Timeline, cpu_request_cores: float) -> Timeline:
+    """A `surge simulate --csv` timeline (it has `ready_pods`) under a fit's column names;
+    its CPU percent is taken as of `cpu_request_cores`. Any other timeline as it is."""
+    if "ready_pods" not in timeline.columns:
+        return timeline
+    columns = dict(timeline.columns)
+    for theirs, ours in SIMULATE_COLUMNS.items():
+        if theirs in columns:
+            columns[ours] = columns.pop(theirs)
+    percent = columns.pop(SIMULATE_CPU_PERCENT, None)
+    if percent is not None:
+        cores = tuple(v / 100 * cpu_request_cores for v in percent.values)
+        columns[CURVE_COLUMNS["cpuCores"]] = Series(percent.times, cores)
+    return Timeline(columns, timeline.source)
 
 
 def _column(timeline: Timeline, name: str, times: np.ndarray) -> np.ndarray | None:

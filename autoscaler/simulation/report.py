@@ -362,6 +362,7 @@ def write_csv(run: Run, path: Path) -> None:
         "p99_seconds",
         "cpu_percent",
         "waiting_per_pod",
+        "memory_bytes",
     ]
     for name in names:
         header += [f"{name}_current", f"{name}_target", f"{name}_proposal"]
@@ -379,6 +380,7 @@ def write_csv(run: Run, path: Path) -> None:
                 _cell(s.p99_seconds),
                 _cell(s.load.cpu_percent if s.load else None),
                 _cell(s.load.waiting if s.load else None),
+                _cell(s.load.memory_bytes if s.load else None),
             ]
             for spec, result in zip(specs, s.metrics, strict=True):
                 row += [_cell(current_value(result)), _cell(target_value(spec)), result.proposal]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -125,26 +125,31 @@ def _number(value: Any, where: str) -> float | None:
 
 
 def _row(
-    record: Mapping[str, Any], where: str, time_key: str
+    record: Mapping[str, Any], where: str, time_key: str, names: Collection[str] | None
 ) -> tuple[float, dict[str, float | None]]:
     try:
         t = parse_time(record[time_key])
     except (ValueError, TypeError) as err:
         raise TimelineError(f"{where}: {time_key}: {err}") from None
-    values = {str(k): _number(v, f"{where}: {k}") for k, v in record.items() if k != time_key and k}
+    values = {
+        str(k): _number(v, f"{where}: {k}")
+        for k, v in record.items()
+        if k != time_key and k and (names is None or k in names)
+    }
     return t, values
 
 
-def read_csv(path: Path) -> Timeline:
-    """A header line `time,<name>,...`, then one row per instant; empty cells have no sample."""
+def read_csv(path: Path, names: Collection[str] | None = None) -> Timeline:
+    """A header line `time,<name>,...`, then one row per instant; empty cells have no sample.
+    With `names`, only those columns are read (the others may hold anything)."""
     header, rows = records.read_csv(path, TimelineError)
     time_key = next((k for k in header if k.lower() in TIME_COLUMNS), None)
     if time_key is None:
         raise TimelineError(f"{path}: line 1: the header needs a `time` column")
-    return build([_row(record, where, time_key) for where, record in rows], str(path))
+    return build([_row(record, where, time_key, names) for where, record in rows], str(path))
 
 
-def read_json(path: Path) -> Timeline:
+def read_json(path: Path, names: Collection[str] | None = None) -> Timeline:
     """A list of objects `{"time": ..., "<name>": number or null, ...}`."""
     document = records.read_json(path, TimelineError)
     if not isinstance(document, list):
@@ -157,14 +162,14 @@ def read_json(path: Path) -> Timeline:
         time_key = next((k for k in record if k.lower() in TIME_COLUMNS), None)
         if time_key is None:
             raise TimelineError(f"{where}: has no `time`")
-        rows.append(_row(record, where, time_key))
+        rows.append(_row(record, where, time_key, names))
     return build(rows, str(path))
 
 
-def read_file(path: str | Path) -> Timeline:
+def read_file(path: str | Path, names: Collection[str] | None = None) -> Timeline:
     """CSV or JSON, by the file's extension or, without one, by its first character."""
     p = Path(path)
-    return read_json(p) if records.is_json(p, TimelineError) else read_csv(p)
+    return read_json(p, names) if records.is_json(p, TimelineError) else read_csv(p, names)
 
 
 def parse_queries(items: Sequence[str]) -> dict[str, str]:
