@@ -27,15 +27,14 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Self
 
 import yaml
+
+from surge.demo.readiness import http_ok, wait_ready
 
 LOOPBACK = "127.0.0.1"
 OUT_OF_ORDER_WINDOW = "30d"
@@ -188,29 +187,20 @@ class LocalPrometheus:
         self._wait_ready(log_start)
 
     def _wait_ready(self, log_start: int) -> None:
-        deadline = time.monotonic() + self.ready_timeout_s
         process = self._process
         assert process is not None
-        while True:
-            if process.poll() is not None:
-                self._process = None
-                raise PrometheusError(
-                    f"prometheus exited with code {process.returncode} before it was ready:\n"
-                    + self._log_since(log_start)
-                )
-            try:
-                with urllib.request.urlopen(f"{self.url}/-/ready", timeout=1) as answer:
-                    if answer.status == 200:
-                        return
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            if time.monotonic() > deadline:
-                self.stop()
-                raise PrometheusError(
-                    f"prometheus was not ready at {self.url} after {self.ready_timeout_s:g}s:\n"
-                    + self._log_since(log_start)
-                )
-            time.sleep(0.1)
+        try:
+            wait_ready(
+                process,
+                lambda: http_ok(f"{self.url}/-/ready"),
+                self.ready_timeout_s,
+                name=f"prometheus at {self.url}",
+                log=lambda: self._log_since(log_start),
+                error=PrometheusError,
+            )
+        except PrometheusError:
+            self.stop()
+            raise
 
     def _log_since(self, offset: int) -> str:
         with self.log_path.open("rb") as log:

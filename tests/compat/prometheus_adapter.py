@@ -12,7 +12,6 @@ import http.client
 import json
 import ssl
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -20,6 +19,7 @@ from typing import Self
 
 import trustme
 
+from surge.demo import readiness
 from surge.demo.localprom import LOOPBACK, free_port
 
 BUILD_SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "build_prometheus_adapter.sh"
@@ -143,29 +143,29 @@ class PrometheusAdapter:
 
     def wait_listed(self, paths: tuple[str, ...], timeout_s: float = STARTUP_TIMEOUT_S) -> None:
         """Until every discovery path in `paths` lists a metric: PA has polled Prometheus."""
-        deadline = time.monotonic() + timeout_s
         pending = list(paths)
-        last = "no answer yet"
-        while pending:
-            if self._process is not None and self._process.poll() is not None:
-                raise AdapterError(
-                    f"prometheus-adapter exited with {self._process.returncode} at startup:\n"
-                    + self.log_tail()
-                )
-            if time.monotonic() > deadline:
-                raise AdapterError(
-                    f"prometheus-adapter listed no metrics at {pending[0]} within "
-                    f"{timeout_s:.0f}s (last: {last}):\n{self.log_tail()}"
-                )
+        last = ["no answer yet"]
+
+        def listed() -> bool:
             try:
                 answer = self.get(pending[0])
-                last = f"{answer.status} {answer.body[:200]}"
-                if answer.status == 200 and json.loads(answer.body).get("resources"):
-                    pending.pop(0)
-                    continue
-            except (OSError, ssl.SSLError, http.client.HTTPException) as err:
-                last = repr(err)
-            time.sleep(0.2)
+            except (OSError, http.client.HTTPException) as err:
+                last[0] = repr(err)
+                return False
+            last[0] = f"{answer.status} {answer.body[:200]}"
+            if answer.status == 200 and json.loads(answer.body).get("resources"):
+                pending.pop(0)
+            return not pending
+
+        assert self._process is not None, "start() first"
+        readiness.wait_ready(
+            self._process,
+            listed,
+            timeout_s,
+            name="prometheus-adapter",
+            log=lambda: f"no metrics at {pending[0]} (last: {last[0]})\n{self.log_tail()}",
+            error=AdapterError,
+        )
 
     def _ssl_context(self) -> ssl.SSLContext:
         # PA writes its self-signed serving certificate and that certificate's CA to

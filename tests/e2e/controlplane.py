@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
@@ -21,6 +20,7 @@ from typing import Self
 import yaml
 
 from autoscaler.core.hpa import Options
+from surge.demo import readiness
 from surge.demo.localprom import free_port
 from tests.e2e.kubeapi import Kube, KubeError
 from tests.e2e.pki import FRONT_PROXY_CLIENT, LOOPBACK, PKI, make_pki
@@ -113,14 +113,16 @@ class Process:
         return self._popen is not None and self._popen.poll() is None
 
     def wait_ready(self, probe: Callable[[], bool], timeout_s: float) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if not self.running:
-                raise ControlPlaneError(f"{self.name} exited:\n{tail(self.log)}")
-            if probe():
-                return
-            time.sleep(0.2)
-        raise ControlPlaneError(f"{self.name} not ready after {timeout_s}s:\n{tail(self.log)}")
+        if self._popen is None:
+            raise ControlPlaneError(f"{self.name} is not running")
+        readiness.wait_ready(
+            self._popen,
+            probe,
+            timeout_s,
+            name=self.name,
+            log=lambda: tail(self.log),
+            error=ControlPlaneError,
+        )
 
     def stop(self, grace_s: float = 10.0) -> None:
         if self._popen is None:

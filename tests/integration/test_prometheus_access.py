@@ -11,7 +11,6 @@ import shutil
 import ssl
 import subprocess
 import threading
-import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ import trustme
 import yaml
 
 from surge.cli import main
+from surge.demo import readiness
 from surge.demo.localprom import free_port
 from tests.integration.conftest import SEED_RULES
 from tests.support.oracle import ConstantData
@@ -84,17 +84,16 @@ def secured_prometheus(
     url = f"https://127.0.0.1:{port}"
     context = ssl.create_default_context(cafile=str(folder / "ca.pem"))
     auth = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            request = urllib.request.Request(url + "/-/ready", headers={"Authorization": auth})
-            with urllib.request.urlopen(request, context=context, timeout=1):
-                break
-        except OSError:
-            assert process.poll() is None, (folder / "prometheus.log").read_text()
-            assert time.monotonic() < deadline, "secured Prometheus never became ready"
-            time.sleep(0.2)
+    ready = urllib.request.Request(url + "/-/ready", headers={"Authorization": auth})
     try:
+        readiness.wait_ready(
+            process,
+            lambda: readiness.http_ok(ready, context),
+            60,
+            name="secured Prometheus",
+            log=lambda: (folder / "prometheus.log").read_text(),
+            error=AssertionError,
+        )
         yield SecuredPrometheus(url, folder / "ca.pem")
     finally:
         process.terminate()

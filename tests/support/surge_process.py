@@ -11,12 +11,11 @@ import signal
 import ssl
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Self
 
+from surge.demo import readiness
 from surge.demo.localprom import free_port
 
 READY_WAIT_S = 60.0
@@ -35,26 +34,26 @@ def spawn(flags: Sequence[str], log: Path) -> subprocess.Popen[bytes]:
 
 def wait_ready(process: subprocess.Popen[bytes], log: Path, ready: Callable[[], bool]) -> None:
     """Until `ready()` (a /readyz probe); the log in the failure if Surge exits or never is."""
-    deadline = time.monotonic() + READY_WAIT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"surge serve exited {process.returncode}: {log.read_text()}")
-        try:
-            if ready():
-                return
-        except OSError:
-            pass
-        time.sleep(0.1)
-    process.kill()
-    raise AssertionError(f"surge serve did not become ready: {log.read_text()}")
+    try:
+        readiness.wait_ready(
+            process,
+            ready,
+            READY_WAIT_S,
+            name="surge serve",
+            log=lambda: log.read_text(errors="replace"),
+            error=AssertionError,
+        )
+    except AssertionError:
+        process.kill()
+        process.wait()
+        raise
 
 
 def readyz(url: str) -> bool:
     """GET /readyz over TLS without verifying the certificate (a self-signed pair)."""
     ctx = ssl.create_default_context()
     ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
-    with urllib.request.urlopen(f"{url}/readyz", context=ctx, timeout=1) as answer:
-        return bool(answer.status == 200)
+    return readiness.http_ok(f"{url}/readyz", ctx)
 
 
 class SurgeProcess:

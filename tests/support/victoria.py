@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import time
 import urllib.request
 from pathlib import Path
 
+from surge.demo import readiness
 from surge.demo.localprom import free_port
 
 
@@ -34,7 +34,8 @@ class VictoriaMetrics:
 
     def start(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        log = (self.data_dir / "victoria-metrics.log").open("ab")
+        log_path = self.data_dir / "victoria-metrics.log"
+        log = log_path.open("ab")
         self._process = subprocess.Popen(
             [
                 self.binary,
@@ -47,16 +48,17 @@ class VictoriaMetrics:
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(self.url + "/health", timeout=1) as resp:
-                    if resp.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"victoria-metrics did not start; see {self.data_dir}")
+        try:
+            readiness.wait_ready(
+                self._process,
+                lambda: readiness.http_ok(self.url + "/health"),
+                30,
+                name="victoria-metrics",
+                log=lambda: log_path.read_text(errors="replace")[-3000:],
+            )
+        except RuntimeError:
+            self.stop()
+            raise
 
     def import_prometheus(self, text: str) -> None:
         """Write samples in Prometheus' text format (timestamps in ms) and make them visible."""
