@@ -17,37 +17,18 @@ from typing import Any
 
 from adapter.go import fmt as gofmt
 from adapter.go.fmt import GoStruct
+from adapter.go.template import nodes
 from adapter.go.template.funcs import _FUNCS, _MISSING, _FuncError, _truth
-from adapter.go.template.nodes import (
-    _Action,
-    _Bool,
-    _Branch,
-    _Break,
-    _Chain,
-    _Command,
-    _Continue,
-    _Dot,
-    _Field,
-    _Identifier,
-    _List,
-    _Nil,
-    _Node,
-    _Number,
-    _Pipe,
-    _String,
-    _Text,
-    _Variable,
-)
 from adapter.go.template.parser import TemplateError, _Parser
 
 _NO_FINAL = object()  # no previous pipeline stage to pass as a final argument
 
 
-class _Break_(Exception):
+class _BreakLoop(Exception):
     pass
 
 
-class _Continue_(Exception):
+class _ContinueLoop(Exception):
     pass
 
 
@@ -55,7 +36,7 @@ class _State:
     def __init__(self, template: Template, data: Any) -> None:
         self.template = template
         self.vars: list[tuple[str, Any]] = [("$", data)]
-        self.node: _Node | None = None
+        self.node: nodes.Node | None = None
         self.out: list[str] = []
 
     def fail(self, message: str) -> TemplateError:
@@ -91,34 +72,34 @@ class _State:
 
     # walking
 
-    def walk(self, dot: Any, node: _Node) -> None:
+    def walk(self, dot: Any, node: nodes.Node) -> None:
         self.node = node
-        if isinstance(node, _Text):
+        if isinstance(node, nodes.Text):
             self.out.append(node.text)
-        elif isinstance(node, _List):
+        elif isinstance(node, nodes.List):
             for child in node.nodes:
                 self.walk(dot, child)
-        elif isinstance(node, _Action):
+        elif isinstance(node, nodes.Action):
             value = self.eval_pipeline(dot, node.pipe)
             if not node.pipe.decl:
                 self.print_value(node, value)
-        elif isinstance(node, _Branch):
+        elif isinstance(node, nodes.Branch):
             if node.kind == "range":
                 self.walk_range(dot, node)
             else:
                 self.walk_if_or_with(dot, node)
-        elif isinstance(node, _Break):
-            raise _Break_()
-        elif isinstance(node, _Continue):
-            raise _Continue_()
+        elif isinstance(node, nodes.Break):
+            raise _BreakLoop()
+        elif isinstance(node, nodes.Continue):
+            raise _ContinueLoop()
         else:  # pragma: no cover - the parser makes no other nodes
             raise self.fail(f"unknown node: {node}")
 
-    def print_value(self, node: _Node, value: Any) -> None:
+    def print_value(self, node: nodes.Node, value: Any) -> None:
         self.node = node
         self.out.append("<no value>" if value is _MISSING else gofmt.format_value(value))
 
-    def walk_if_or_with(self, dot: Any, node: _Branch) -> None:
+    def walk_if_or_with(self, dot: Any, node: nodes.Branch) -> None:
         mark = len(self.vars)
         try:
             value = self.eval_pipeline(dot, node.pipe)
@@ -129,7 +110,7 @@ class _State:
         finally:
             del self.vars[mark:]
 
-    def walk_range(self, dot: Any, node: _Branch) -> None:
+    def walk_range(self, dot: Any, node: nodes.Branch) -> None:
         self.node = node
         mark = len(self.vars)
         decl = node.pipe.decl
@@ -165,11 +146,11 @@ class _State:
                             self.set_top_var(2, index)
                     try:
                         self.walk(elem, node.body)
-                    except _Continue_:
+                    except _ContinueLoop:
                         pass
                     finally:
                         del self.vars[body_mark:]
-            except _Break_:
+            except _BreakLoop:
                 return
             if not pairs and node.else_body is not None:
                 self.walk(dot, node.else_body)
@@ -178,7 +159,7 @@ class _State:
 
     # evaluation
 
-    def eval_pipeline(self, dot: Any, pipe: _Pipe) -> Any:
+    def eval_pipeline(self, dot: Any, pipe: nodes.Pipe) -> Any:
         self.node = pipe
         value: Any = _NO_FINAL
         for cmd in pipe.cmds:
@@ -190,46 +171,48 @@ class _State:
                 self.vars.append((var.idents[0], value))
         return value
 
-    def not_a_function(self, args: list[_Node], final: Any) -> None:
+    def not_a_function(self, args: list[nodes.Node], final: Any) -> None:
         if len(args) > 1 or final is not _NO_FINAL:
             raise self.fail(f"can't give argument to non-function {args[0]}")
 
-    def eval_command(self, dot: Any, cmd: _Command, final: Any) -> Any:
+    def eval_command(self, dot: Any, cmd: nodes.Command, final: Any) -> Any:
         first = cmd.args[0]
-        if isinstance(first, _Field):
+        if isinstance(first, nodes.Field):
             self.node = first
             return self.eval_field_chain(dot, dot, first, first.idents, cmd.args, final)
-        if isinstance(first, _Chain):
+        if isinstance(first, nodes.Chain):
             return self.eval_chain(dot, first, cmd.args, final)
-        if isinstance(first, _Identifier):
+        if isinstance(first, nodes.Identifier):
             return self.eval_function(dot, first, cmd, cmd.args, final)
-        if isinstance(first, _Pipe):
+        if isinstance(first, nodes.Pipe):
             self.not_a_function(cmd.args, final)
             return self.eval_pipeline(dot, first)
-        if isinstance(first, _Variable):
+        if isinstance(first, nodes.Variable):
             return self.eval_variable(dot, first, cmd.args, final)
         self.node = first
         self.not_a_function(cmd.args, final)
-        if isinstance(first, _Bool):
+        if isinstance(first, nodes.Bool):
             return first.value
-        if isinstance(first, _Dot):
+        if isinstance(first, nodes.Dot):
             return dot
-        if isinstance(first, _Nil):
+        if isinstance(first, nodes.Nil):
             raise self.fail("nil is not a command")
-        if isinstance(first, _Number):
+        if isinstance(first, nodes.Number):
             return first.value
-        if isinstance(first, _String):
+        if isinstance(first, nodes.String):
             return first.value
         raise self.fail(f"can't evaluate command {gofmt.quote(str(first))}")  # pragma: no cover
 
-    def eval_chain(self, dot: Any, chain: _Chain, args: list[_Node], final: Any) -> Any:
+    def eval_chain(self, dot: Any, chain: nodes.Chain, args: list[nodes.Node], final: Any) -> Any:
         self.node = chain
-        if isinstance(chain.node, _Nil):
+        if isinstance(chain.node, nodes.Nil):
             raise self.fail(f"indirection through explicit nil in {chain}")
         receiver = self.eval_arg(dot, chain.node, reflect=False)
         return self.eval_field_chain(dot, receiver, chain, chain.fields, args, final)
 
-    def eval_variable(self, dot: Any, var: _Variable, args: list[_Node], final: Any) -> Any:
+    def eval_variable(
+        self, dot: Any, var: nodes.Variable, args: list[nodes.Node], final: Any
+    ) -> Any:
         self.node = var
         value = self.var_value(var.idents[0])
         if len(var.idents) == 1:
@@ -241,16 +224,16 @@ class _State:
         self,
         dot: Any,
         receiver: Any,
-        node: _Node,
+        node: nodes.Node,
         idents: list[str],
-        args: list[_Node],
+        args: list[nodes.Node],
         final: Any,
     ) -> Any:
         for name in idents[:-1]:
             receiver = self.eval_field(name, [], _NO_FINAL, receiver)
         return self.eval_field(idents[-1], args, final, receiver)
 
-    def eval_field(self, name: str, args: list[_Node], final: Any, receiver: Any) -> Any:
+    def eval_field(self, name: str, args: list[nodes.Node], final: Any, receiver: Any) -> Any:
         if receiver is _MISSING or receiver is None:
             return _MISSING
         has_args = len(args) > 1 or final is not _NO_FINAL
@@ -265,27 +248,27 @@ class _State:
             return receiver.get(name, _MISSING)
         raise self.fail(f"can't evaluate field {name} in type {gofmt.type_name(receiver)}")
 
-    def eval_arg(self, dot: Any, node: _Node, *, reflect: bool) -> Any:
+    def eval_arg(self, dot: Any, node: nodes.Node, *, reflect: bool) -> Any:
         """An argument's value; a function taking reflect.Value refuses a missing value."""
         self.node = node
         value: Any
-        if isinstance(node, _Dot):
+        if isinstance(node, nodes.Dot):
             value = dot
-        elif isinstance(node, _Nil):
+        elif isinstance(node, nodes.Nil):
             if reflect:
                 raise self.fail("cannot assign nil to reflect.Value")
             value = None
-        elif isinstance(node, _Field):
+        elif isinstance(node, nodes.Field):
             value = self.eval_field_chain(dot, dot, node, node.idents, [node], _NO_FINAL)
-        elif isinstance(node, _Variable):
+        elif isinstance(node, nodes.Variable):
             value = self.eval_variable(dot, node, [], _NO_FINAL)
-        elif isinstance(node, _Pipe):
+        elif isinstance(node, nodes.Pipe):
             value = self.eval_pipeline(dot, node)
-        elif isinstance(node, _Identifier):
+        elif isinstance(node, nodes.Identifier):
             value = self.eval_function(dot, node, node, [], _NO_FINAL)
-        elif isinstance(node, _Chain):
+        elif isinstance(node, nodes.Chain):
             value = self.eval_chain(dot, node, [], _NO_FINAL)
-        elif isinstance(node, (_Bool, _Number, _String)):
+        elif isinstance(node, (nodes.Bool, nodes.Number, nodes.String)):
             value = node.value
         else:  # pragma: no cover
             raise self.fail(f"can't handle {node} for arg")
@@ -299,7 +282,7 @@ class _State:
         return value
 
     def eval_function(
-        self, dot: Any, ident: _Identifier, cmd: _Node, args: list[_Node], final: Any
+        self, dot: Any, ident: nodes.Identifier, cmd: nodes.Node, args: list[nodes.Node], final: Any
     ) -> Any:
         self.node = ident
         name = ident.name
@@ -327,7 +310,7 @@ class _State:
             self.node = cmd
             raise self.fail(f"error calling {name}: {err}") from None
 
-    def and_or(self, dot: Any, name: str, operands: list[_Node], final: Any) -> Any:
+    def and_or(self, dot: Any, name: str, operands: list[nodes.Node], final: Any) -> Any:
         """and/or evaluate lazily: the first deciding operand is the result."""
         value: Any = None
         for operand in operands:
@@ -340,23 +323,23 @@ class _State:
 
 
 def _fields_of(node: Any, found: set[str]) -> None:
-    if isinstance(node, _Field):
+    if isinstance(node, nodes.Field):
         found.update(node.idents)
-    elif isinstance(node, _Variable):
+    elif isinstance(node, nodes.Variable):
         found.update(node.idents[1:])
-    elif isinstance(node, _Chain):
+    elif isinstance(node, nodes.Chain):
         found.update(node.fields)
         _fields_of(node.node, found)
-    elif isinstance(node, _List):
+    elif isinstance(node, nodes.List):
         for child in node.nodes:
             _fields_of(child, found)
-    elif isinstance(node, _Action):
+    elif isinstance(node, nodes.Action):
         _fields_of(node.pipe, found)
-    elif isinstance(node, _Pipe):
+    elif isinstance(node, nodes.Pipe):
         for cmd in node.cmds:
             for arg in cmd.args:
                 _fields_of(arg, found)
-    elif isinstance(node, _Branch):
+    elif isinstance(node, nodes.Branch):
         _fields_of(node.pipe, found)
         _fields_of(node.body, found)
         if node.else_body is not None:
@@ -369,7 +352,7 @@ class Template:
 
     name: str
     text: str
-    root: _List
+    root: nodes.List
 
     @functools.cached_property
     def fields(self) -> frozenset[str]:

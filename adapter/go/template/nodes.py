@@ -6,17 +6,17 @@ from dataclasses import dataclass, field
 
 
 @dataclass(eq=False)
-class _Node:
+class Node:
     pos: int
 
 
 @dataclass(eq=False)
-class _Text(_Node):
+class Text(Node):
     text: str
 
 
 @dataclass(eq=False)
-class _Field(_Node):
+class Field(Node):
     idents: list[str]
 
     def __str__(self) -> str:
@@ -24,7 +24,7 @@ class _Field(_Node):
 
 
 @dataclass(eq=False)
-class _Variable(_Node):
+class Variable(Node):
     idents: list[str]  # idents[0] is the variable, with its `$`
 
     def __str__(self) -> str:
@@ -32,7 +32,7 @@ class _Variable(_Node):
 
 
 @dataclass(eq=False)
-class _Identifier(_Node):
+class Identifier(Node):
     name: str
 
     def __str__(self) -> str:
@@ -40,19 +40,19 @@ class _Identifier(_Node):
 
 
 @dataclass(eq=False)
-class _Dot(_Node):
+class Dot(Node):
     def __str__(self) -> str:
         return "."
 
 
 @dataclass(eq=False)
-class _Nil(_Node):
+class Nil(Node):
     def __str__(self) -> str:
         return "nil"
 
 
 @dataclass(eq=False)
-class _Bool(_Node):
+class Bool(Node):
     value: bool
 
     def __str__(self) -> str:
@@ -60,7 +60,7 @@ class _Bool(_Node):
 
 
 @dataclass(eq=False)
-class _Number(_Node):
+class Number(Node):
     text: str
     value: int | float
 
@@ -69,7 +69,7 @@ class _Number(_Node):
 
 
 @dataclass(eq=False)
-class _String(_Node):
+class String(Node):
     quoted: str
     value: str
 
@@ -78,28 +78,28 @@ class _String(_Node):
 
 
 @dataclass(eq=False)
-class _Chain(_Node):
-    node: _Node
+class Chain(Node):
+    node: Node
     fields: list[str]
 
     def __str__(self) -> str:
-        inner = f"({self.node})" if isinstance(self.node, _Pipe) else str(self.node)
+        inner = f"({self.node})" if isinstance(self.node, Pipe) else str(self.node)
         return inner + "".join("." + f for f in self.fields)
 
 
 @dataclass(eq=False)
-class _Command(_Node):
-    args: list[_Node] = field(default_factory=list)
+class Command(Node):
+    args: list[Node] = field(default_factory=list)
 
     def __str__(self) -> str:
-        return " ".join(f"({a})" if isinstance(a, _Pipe) else str(a) for a in self.args)
+        return " ".join(f"({a})" if isinstance(a, Pipe) else str(a) for a in self.args)
 
 
 @dataclass(eq=False)
-class _Pipe(_Node):
-    decl: list[_Variable] = field(default_factory=list)
+class Pipe(Node):
+    decl: list[Variable] = field(default_factory=list)
     is_assign: bool = False
-    cmds: list[_Command] = field(default_factory=list)
+    cmds: list[Command] = field(default_factory=list)
 
     def __str__(self) -> str:
         text = ""
@@ -109,46 +109,46 @@ class _Pipe(_Node):
 
 
 @dataclass(eq=False)
-class _Action(_Node):
-    pipe: _Pipe
+class Action(Node):
+    pipe: Pipe
 
     def __str__(self) -> str:
         return "{{" + str(self.pipe) + "}}"
 
 
 @dataclass(eq=False)
-class _List(_Node):
-    nodes: list[_Node] = field(default_factory=list)
+class List(Node):
+    nodes: list[Node] = field(default_factory=list)
 
 
 @dataclass(eq=False)
-class _Branch(_Node):
+class Branch(Node):
     kind: str  # if, with, range
-    pipe: _Pipe
-    body: _List
-    else_body: _List | None
+    pipe: Pipe
+    body: List
+    else_body: List | None
 
     def __str__(self) -> str:
         return "{{" + f"{self.kind} {self.pipe}" + "}}"
 
 
 @dataclass(eq=False)
-class _Break(_Node):
+class Break(Node):
     pass
 
 
 @dataclass(eq=False)
-class _Continue(_Node):
+class Continue(Node):
     pass
 
 
 @dataclass(eq=False)
-class _End(_Node):
+class End(Node):
     def __str__(self) -> str:
         return "{{end}}"
 
 
 @dataclass(eq=False)
-class _Else(_Node):
+class Else(Node):
     def __str__(self) -> str:
         return "{{else}}"

@@ -5,30 +5,9 @@ from __future__ import annotations
 import re
 
 from adapter.go import fmt as gofmt
+from adapter.go.template import nodes
 from adapter.go.template.funcs import _FUNCS
 from adapter.go.template.lexer import _Item, _Lexer
-from adapter.go.template.nodes import (
-    _Action,
-    _Bool,
-    _Branch,
-    _Break,
-    _Chain,
-    _Command,
-    _Continue,
-    _Dot,
-    _Else,
-    _End,
-    _Field,
-    _Identifier,
-    _List,
-    _Nil,
-    _Node,
-    _Number,
-    _Pipe,
-    _String,
-    _Text,
-    _Variable,
-)
 
 
 class TemplateError(Exception):
@@ -174,33 +153,33 @@ class _Parser:
 
     # grammar
 
-    def parse(self) -> _List:
-        root = _List(0)
+    def parse(self) -> nodes.List:
+        root = nodes.List(0)
         while self.peek().kind != "EOF":
             node = self.text_or_action()
-            if isinstance(node, (_End, _Else)):
+            if isinstance(node, (nodes.End, nodes.Else)):
                 raise self.fail(f"unexpected {node}")
             root.nodes.append(node)
         return root
 
-    def item_list(self) -> tuple[_List, _Node]:
-        body = _List(self.peek_non_space().pos)
+    def item_list(self) -> tuple[nodes.List, nodes.Node]:
+        body = nodes.List(self.peek_non_space().pos)
         while self.peek_non_space().kind != "EOF":
             node = self.text_or_action()
-            if isinstance(node, (_End, _Else)):
+            if isinstance(node, (nodes.End, nodes.Else)):
                 return body, node
             body.nodes.append(node)
         raise self.fail("unexpected EOF")
 
-    def text_or_action(self) -> _Node:
+    def text_or_action(self) -> nodes.Node:
         item = self.next_non_space()
         if item.kind == "TEXT":
-            return _Text(item.pos, item.val)
+            return nodes.Text(item.pos, item.val)
         if item.kind == "LEFT":
             return self.action()
         raise self.unexpected(item, "input")
 
-    def action(self) -> _Node:
+    def action(self) -> nodes.Node:
         item = self.next_non_space()
         kind = item.kind
         if kind in ("BLOCK", "DEFINE", "TEMPLATE"):
@@ -211,20 +190,20 @@ class _Parser:
                 raise self.unexpected(closing, "{{" + item.val + "}}")
             if not self.range_depth:
                 raise self.fail("{{" + item.val + "}} outside {{range}}", item.line)
-            return _Break(item.pos) if kind == "BREAK" else _Continue(item.pos)
+            return nodes.Break(item.pos) if kind == "BREAK" else nodes.Continue(item.pos)
         if kind == "ELSE":
             peek = self.peek_non_space()
             if peek.kind in ("IF", "WITH"):
-                return _Else(peek.pos)
-            return _Else(self.expect("RIGHT", "else").pos)
+                return nodes.Else(peek.pos)
+            return nodes.Else(self.expect("RIGHT", "else").pos)
         if kind == "END":
-            return _End(self.expect("RIGHT", "end").pos)
+            return nodes.End(self.expect("RIGHT", "end").pos)
         if kind in ("IF", "RANGE", "WITH"):
             return self.control(item.val)
         self.backup()
-        return _Action(self.peek().pos, self.pipeline("command", "RIGHT"))
+        return nodes.Action(self.peek().pos, self.pipeline("command", "RIGHT"))
 
-    def control(self, context: str) -> _Branch:
+    def control(self, context: str) -> nodes.Branch:
         mark = len(self.vars)
         pipe = self.pipeline(context, "RIGHT")
         if context == "range":
@@ -233,19 +212,19 @@ class _Parser:
         if context == "range":
             self.range_depth -= 1
         else_body = None
-        if isinstance(nxt, _Else):
+        if isinstance(nxt, nodes.Else):
             if context in ("if", "with") and self.peek().kind == context.upper():
                 self.next()
-                else_body = _List(nxt.pos, [self.control(context)])
+                else_body = nodes.List(nxt.pos, [self.control(context)])
             else:
                 else_body, nxt = self.item_list()
-                if not isinstance(nxt, _End):
+                if not isinstance(nxt, nodes.End):
                     raise self.fail(f"expected end; found {nxt}")
         del self.vars[mark:]
-        return _Branch(pipe.pos, context, pipe, body, else_body)
+        return nodes.Branch(pipe.pos, context, pipe, body, else_body)
 
-    def pipeline(self, context: str, end: str) -> _Pipe:
-        pipe = _Pipe(self.peek_non_space().pos)
+    def pipeline(self, context: str, end: str) -> nodes.Pipe:
+        pipe = nodes.Pipe(self.peek_non_space().pos)
         while self.peek_non_space().kind == "VAR":
             restart = self.i
             var = self.next()
@@ -253,12 +232,12 @@ class _Parser:
             if nxt.kind in ("ASSIGN", "DECLARE"):
                 pipe.is_assign = nxt.kind == "ASSIGN"
                 self.next_non_space()
-                pipe.decl.append(_Variable(var.pos, [var.val]))
+                pipe.decl.append(nodes.Variable(var.pos, [var.val]))
                 self.vars.append(var.val)
                 break
             if nxt.kind == "CHAR_ITEM" and nxt.val == ",":
                 self.next_non_space()
-                pipe.decl.append(_Variable(var.pos, [var.val]))
+                pipe.decl.append(nodes.Variable(var.pos, [var.val]))
                 self.vars.append(var.val)
                 if context == "range" and len(pipe.decl) < 2:
                     if self.peek_non_space().kind in ("VAR", "RIGHT", "RPAREN"):
@@ -290,15 +269,17 @@ class _Parser:
             else:
                 raise self.unexpected(item, context)
 
-    def check_pipeline(self, pipe: _Pipe, context: str) -> None:
+    def check_pipeline(self, pipe: nodes.Pipe, context: str) -> None:
         if not pipe.cmds:
             raise self.fail(f"missing value for {context}")
         for stage, cmd in enumerate(pipe.cmds[1:], start=2):
-            if isinstance(cmd.args[0], (_Bool, _Dot, _Nil, _Number, _String)):
+            if isinstance(
+                cmd.args[0], (nodes.Bool, nodes.Dot, nodes.Nil, nodes.Number, nodes.String)
+            ):
                 raise self.fail(f"non executable command in pipeline stage {stage}")
 
-    def command(self) -> _Command:
-        cmd = _Command(self.peek_non_space().pos)
+    def command(self) -> nodes.Command:
+        cmd = nodes.Command(self.peek_non_space().pos)
         while True:
             self.peek_non_space()
             operand = self.operand()
@@ -316,7 +297,7 @@ class _Parser:
             raise self.fail("empty command")
         return cmd
 
-    def operand(self) -> _Node | None:
+    def operand(self) -> nodes.Node | None:
         node = self.term()
         if node is None:
             return None
@@ -324,44 +305,44 @@ class _Parser:
             fields: list[str] = []
             while self.peek().kind == "FIELD":
                 fields.append(self.next().val[1:])
-            if isinstance(node, _Field):
-                return _Field(node.pos, node.idents + fields)
-            if isinstance(node, _Variable):
-                return _Variable(node.pos, node.idents + fields)
-            if isinstance(node, (_Bool, _String, _Number, _Nil, _Dot)):
+            if isinstance(node, nodes.Field):
+                return nodes.Field(node.pos, node.idents + fields)
+            if isinstance(node, nodes.Variable):
+                return nodes.Variable(node.pos, node.idents + fields)
+            if isinstance(node, (nodes.Bool, nodes.String, nodes.Number, nodes.Nil, nodes.Dot)):
                 raise self.fail(f"unexpected . after term {gofmt.quote(str(node))}")
-            return _Chain(node.pos, node, fields)
+            return nodes.Chain(node.pos, node, fields)
         return node
 
-    def term(self) -> _Node | None:
+    def term(self) -> nodes.Node | None:
         item = self.next_non_space()
         kind = item.kind
         if kind == "IDENT":
             if item.val not in _FUNCS:
                 raise self.fail(f"function {gofmt.quote(item.val)} not defined", item.line)
-            return _Identifier(item.pos, item.val)
+            return nodes.Identifier(item.pos, item.val)
         if kind == "DOT":
-            return _Dot(item.pos)
+            return nodes.Dot(item.pos)
         if kind == "NIL":
-            return _Nil(item.pos)
+            return nodes.Nil(item.pos)
         if kind == "VAR":
             if item.val not in self.vars:
                 raise self.fail(f"undefined variable {gofmt.quote(item.val)}", item.line)
-            return _Variable(item.pos, [item.val])
+            return nodes.Variable(item.pos, [item.val])
         if kind == "FIELD":
-            return _Field(item.pos, [item.val[1:]])
+            return nodes.Field(item.pos, [item.val[1:]])
         if kind == "BOOL":
-            return _Bool(item.pos, item.val == "true")
+            return nodes.Bool(item.pos, item.val == "true")
         if kind in ("CHAR", "NUMBER"):
             try:
-                return _Number(item.pos, item.val, _parse_number(item.val, kind))
+                return nodes.Number(item.pos, item.val, _parse_number(item.val, kind))
             except ValueError as err:
                 raise self.fail(str(err), item.line) from None
         if kind == "LPAREN":
             return self.pipeline("parenthesized pipeline", "RPAREN")
         if kind in ("STRING", "RAW"):
             try:
-                return _String(item.pos, item.val, _unquote(item.val))
+                return nodes.String(item.pos, item.val, _unquote(item.val))
             except ValueError as err:
                 raise self.fail(str(err), item.line) from None
         self.backup()
