@@ -351,9 +351,10 @@ def add_parser(commands: Any) -> None:
     )
     f.add_argument(
         "--part",
-        choices=["models", "engine", "both", "ramps"],
+        choices=["models", "engine", "both", "ramps", "tune"],
         default="both",
-        help="ramps: reactive HPAs against forecast HPAs on steep ramps (not in both)",
+        help="ramps: reactive HPAs against forecast HPAs on steep ramps; tune: surge tune "
+        "with and without --forecast on a week of them (neither in both)",
     )
     f.add_argument("--traces", default=",".join(TRACES), help="of " + ",".join(TRACES))
     f.add_argument("--models", default=",".join(MODELS), help="of " + ",".join(MODELS))
@@ -377,6 +378,24 @@ def main(args: argparse.Namespace) -> int:
         result["engine"] = asyncio.run(engine(args.rules, args.refreshes, args.workdir))
     if args.part == "ramps":
         result["ramps"] = ramps()
+    if args.part == "tune":
+        import tempfile
+
+        from bench import forecast_tune
+
+        with tempfile.TemporaryDirectory() as scratch:
+            workdir = args.workdir or Path(scratch)
+            workdir.mkdir(parents=True, exist_ok=True)
+            compared = forecast_tune.compare(workdir)
+        if not args.json:
+            forecast_tune.print_report(compared)
+            return 0
+        result["tune"] = {
+            "reactive": compared.reactive,
+            "forecast": compared.forecast,
+            "replayed": compared.replayed,
+            "cpuSeconds": list(compared.seconds),
+        }
     if args.json:
         print(json.dumps(result))
         return 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -30,13 +31,20 @@ class Trace:
     qps: Array
 
 
-def _noisy(name: str, base: Callable[[Array, Array], Array], description: str) -> Trace:
+def _noisy(
+    name: str,
+    base: Callable[[Array, Array], Array],
+    description: str,
+    days: int = DAYS,
+    day_s: float = DAY_S,
+    step: float = 60.0,
+) -> Trace:
     rng = np.random.default_rng(sum(map(ord, name)))
-    t = MONDAY + 60.0 * np.arange(DAYS * 1440)
-    day = ((t - MONDAY) // DAY_S).astype(int)
-    level = rng.normal(1.0, 0.05, DAYS)[day]  # some days are busier than others
+    t = MONDAY + step * np.arange(round(days * day_s / step))
+    day = ((t - MONDAY) // day_s).astype(int)
+    level = rng.normal(1.0, 0.05, days)[day]  # some days are busier than others
     noise = rng.lognormal(0.0, 0.05, len(t))
-    return Trace(name, description, float(MONDAY), 60.0, base(t, day) * level * noise)
+    return Trace(name, description, float(MONDAY), step, base(t, day) * level * noise)
 
 
 def _ramp(hour: Array, start: float, minutes: float, low: float, high: float) -> Array:
@@ -52,17 +60,33 @@ def seed_workday() -> Trace:
     )
 
 
-def steep_ramps() -> Trace:
+def steep_ramps(days: int = DAYS, day_s: float = DAY_S, step: float = 60.0) -> Trace:
+    """Shorter days (tests) keep the ramp's six minutes and its +-3 minutes of jitter."""
     rng = np.random.default_rng(7)
-    jitter = rng.uniform(-3, 3, DAYS) / 60  # the ramp starts within +-3 min of 08:00
+    scale = DAY_S / day_s  # a day's hours per hour of a compressed day
+    jitter = rng.uniform(-3, 3, days) / 60 * scale  # the ramp starts within +-3 min of 08:00
 
     def qps(t: Array, day: Array) -> Array:
-        hour = (t % DAY_S) / 3600
-        up = _ramp(hour, 8.0 + jitter[day], 6, 150, 1100)
+        hour = ((t - MONDAY) % day_s) / 3600 * scale
+        up = _ramp(hour, 8.0 + jitter[day], 6 * scale, 150, 1100)
         down = _ramp(hour, 19.0, 60, 0, 950)
         return up - down
 
-    return _noisy("steep-ramps", qps, "150 -> 1,100 QPS in six minutes at 08:00 (+-3 min)")
+    return _noisy(
+        "steep-ramps",
+        qps,
+        "150 -> 1,100 QPS in six minutes at 08:00 (+-3 min)",
+        days,
+        day_s,
+        step,
+    )
+
+
+def write_csv(trace: Trace, path: Path) -> None:
+    """The trace as `surge simulate --traffic` reads it (time,qps)."""
+    times = trace.start + trace.step * np.arange(len(trace.qps))
+    rows = (f"{t:.0f},{q:.3f}" for t, q in zip(times, trace.qps, strict=True))
+    path.write_text("time,qps\n" + "\n".join(rows) + "\n", encoding="utf-8")
 
 
 def weekly_office() -> Trace:

@@ -730,12 +730,36 @@ def _tune_parser(sub: argparse._SubParsersAction) -> None:
         metavar="N",
         help="tune on the first days, judge on the last N (default %(default)s: none)",
     )
+    f = tune.add_argument_group("forecast (the search may add a forecast metric)")
+    f.add_argument(
+        "--forecast",
+        action="store_true",
+        help="try the HPA with a forecast of its Deployment's QPS added (an Object metric, "
+        "AverageValue a pod); its rule is written to DIR/surge.yaml",
+    )
+    f.add_argument(
+        "--forecast-seasonality",
+        metavar="auto|daily|weekly|DURATION",
+        help="the rule's season (default: auto, detected from two days or two weeks)",
+    )
+    f.add_argument(
+        "--forecast-lead",
+        type=_duration,
+        metavar="DURATION",
+        help="how far ahead (default: the ready delay plus two syncs)",
+    )
+    f.add_argument(
+        "--forecast-query",
+        metavar="PROMQL",
+        help="the Deployment's total QPS, written into the rule (default: --query qps=, "
+        "else a guess to edit)",
+    )
     r = tune.add_argument_group("report")
     r.add_argument(
         "--out",
         default=TuneOptions.out,
         metavar="DIR",
-        help="hpa.yaml, report.json, tune.png (default %(default)s)",
+        help="hpa.yaml, surge.yaml, report.json, tune.png (default %(default)s)",
     )
     r.add_argument(
         "--price-per-pod-hour",

@@ -187,6 +187,10 @@ class TuneOptions:
     slo_attainment: float = 0.99
     keep: str = ""  # comma-separated: what not to change
     holdout_days: float = 0.0
+    forecast: bool = False  # the search may add a forecast metric (surge.yaml's rule)
+    forecast_seasonality: str | None = None  # None: auto (daily or weekly, detected)
+    forecast_lead: float | None = None  # None: the ready delay plus two syncs
+    forecast_query: str | None = None  # None: the qps query, else a guess to edit
     out: str = "surge-tune"
     price_per_pod_hour: float | None = None
     currency: str = "CNY"

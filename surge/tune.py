@@ -7,10 +7,13 @@ found next to the numbers that justify it; it applies nothing.
 
 from __future__ import annotations
 
+import math
 import sys
 from dataclasses import fields
 from pathlib import Path
 from typing import Any, TextIO
+
+import yaml
 
 from autoscaler.simulation.command import SimulateOptions
 from surge.options import TuneOptions
@@ -40,7 +43,7 @@ def main(args: TuneOptions, out: TextIO | None = None) -> int:
     from autoscaler.simulation.progress import progress
     from autoscaler.simulation.timeline import TimelineError, TimelineUnavailable
     from autoscaler.simulation.traffic import TrafficError
-    from autoscaler.tune import report, search, space
+    from autoscaler.tune import forecast, report, search, space
     from autoscaler.tune.space import SpaceError
 
     out = out or sys.stdout
@@ -51,6 +54,7 @@ def main(args: TuneOptions, out: TextIO | None = None) -> int:
         TrafficError,
         CapacityError,
         SpaceError,
+        forecast.ForecastError,
     )
     try:
         _check(args)
@@ -84,13 +88,23 @@ def main(args: TuneOptions, out: TextIO | None = None) -> int:
                 f"--holdout-days {args.holdout_days:g} leaves less to tune on than it holds out "
                 f"(the traffic covers {(end - start) / 86400:.2f} days)"
             )
-        with progress("tuning", SEARCH_BUDGET + 2) as bar:
-            tuned_runs = search.tune_and_hold_out(
-                problem, start, end, args.holdout_days * 86400, bar.advance
-            )
-            bar.advance(SEARCH_BUDGET)
+        adding = _forecast_problem(args, problem, traffic, start, split) if args.forecast else None
+        searches = 2 if adding else 1
+        with progress("tuning", searches * (SEARCH_BUDGET + 2)) as bar:
+            if adding is None:
+                tuned_runs = search.tune_and_hold_out(
+                    problem, start, end, args.holdout_days * 86400, bar.advance
+                )
+            else:
+                choice = forecast.tune(
+                    problem, adding[0], start, end, args.holdout_days * 86400, bar.advance
+                )
+                tuned_runs = choice.chosen
+            bar.advance(searches * SEARCH_BUDGET)
         before, after, result = tuned_runs.before, tuned_runs.after, tuned_runs.result
         chosen = (result.best or result.closest).knobs
+        if adding is not None and choice.uses_forecast:
+            problem = adding[0]
     except bad as err:
         print(f"surge tune: {err}", file=sys.stderr)
         return 2
@@ -108,6 +122,22 @@ def main(args: TuneOptions, out: TextIO | None = None) -> int:
     def part(run: sim.Run, lo: float, hi: float) -> report.Judged:
         return report.judge(search.summaries_steps(run, lo, hi), price, args.currency)
 
+    changes = space.changes(document, tuned)
+    added: dict[str, Any] | None = None
+    if adding is not None:
+        if choice.uses_forecast:
+            changes = _forecast_changes(document, tuned)
+        added = {
+            "added": choice.uses_forecast,
+            "metric": adding[1].rule.name,
+            "targetAverageValue": _forecast_target(tuned, adding[1].rule.name),
+            "leadSeconds": adding[1].rule.lead_s,
+            "rules": yaml.safe_load(adding[1].text),
+            # Both searches' results, judged alike: the recommendation is the cheaper.
+            "withForecast": _both(choice.forecast.after, part, start, split, end, holdout),
+            "reactive": _both(choice.reactive.after, part, start, split, end, holdout),
+        }
+
     columns = [("before", part(before, start, split)), ("after", part(after, start, split))]
     if holdout:
         columns += [
@@ -122,7 +152,8 @@ def main(args: TuneOptions, out: TextIO | None = None) -> int:
         if holdout
         else None,
         "hpa": tuned,
-        "changes": space.changes(document, tuned),
+        "changes": changes,
+        "forecast": added,
         "met": met,
         "slo": {"latencySeconds": args.slo_latency, "attainment": args.slo_attainment},
         "hpaName": f"{problem.document['metadata'].get('namespace', 'default')}/"
@@ -132,7 +163,7 @@ def main(args: TuneOptions, out: TextIO | None = None) -> int:
         "tunedOn": {"start": start, "end": split},
         "candidates": [o.as_json() for o in result.outcomes],
     }
-    notes = _notes(result, problem, met, args)
+    notes = _notes(result, problem, met, args) + _forecast_notes(added)
     try:
         directory = Path(args.out)
         directory.mkdir(parents=True, exist_ok=True)
@@ -141,6 +172,9 @@ def main(args: TuneOptions, out: TextIO | None = None) -> int:
         if met:
             report.write_yaml(tuned, directory / "hpa.yaml", _yaml_comments(document_out))
             files.append(str(directory / "hpa.yaml"))
+            if added is not None and added["added"]:
+                (directory / "surge.yaml").write_text(adding[1].text, encoding="utf-8")
+                files.append(str(directory / "surge.yaml"))
         report.plot(
             before, after, directory / "tune.png", args.slo_latency, split if holdout else None
         )
@@ -160,6 +194,98 @@ def main(args: TuneOptions, out: TextIO | None = None) -> int:
     return 0 if met else 1
 
 
+def _forecast_problem(
+    args: TuneOptions,
+    reactive: Any,
+    traffic: Any,
+    start: float,
+    split: float,
+) -> tuple[Any, Any]:
+    """The problem with the forecast metric added, and its plan (the rule, its text)."""
+    from adapter.rules import ConfigError
+    from autoscaler.simulation.timeline import parse_queries
+    from autoscaler.simulation.traffic import TraceTraffic
+    from autoscaler.tune import forecast, search
+
+    query = args.forecast_query
+    if query is None and args.prometheus_url:
+        query = parse_queries(args.query or []).get("qps")
+    try:
+        plan = forecast.plan(
+            reactive.document,
+            reactive.capacity,
+            reactive.settings.ready_delay_s,
+            args.slo_latency,
+            args.forecast_seasonality or "auto",
+            query,
+            args.forecast_lead,
+        )
+    except ConfigError as err:  # a flag's value the rule refuses: named as the flag
+        field, _, problem = err.problems[0].partition("forecastRules[0].")[2].partition(": ")
+        flag = {"seasonality": "--forecast-seasonality", "lead": "--forecast-lead"}
+        where = flag.get(field, "--forecast")
+        raise forecast.ForecastError(f"{where}: {problem or err.problems[0]}") from None
+    trace = isinstance(traffic, TraceTraffic)
+    since = traffic.start if trace else -math.inf
+    if trace:
+        forecast.check_length(plan.rule, since, split)
+    signals = forecast.Signals(plan.rule, traffic.qps, start, since)
+    problem = forecast.problem(reactive, plan, signals, reactive.new_source)
+    search.check_capacity(problem)
+    return problem, plan
+
+
+def _forecast_target(document: dict[str, Any], name: str) -> str | None:
+    for metric in document["spec"].get("metrics") or ():
+        if metric["type"] == "Object" and metric["object"]["metric"]["name"] == name:
+            return str(metric["object"]["target"]["averageValue"])
+    return None
+
+
+def _forecast_changes(before: dict[str, Any], after: dict[str, Any]) -> list[dict[str, Any]]:
+    """The tuned fields, and the forecast metric added as one change (its last metric)."""
+    from autoscaler.tune import space
+
+    metrics = after["spec"]["metrics"]
+    without = {**after, "spec": {**after["spec"], "metrics": metrics[:-1]}}
+    return [
+        *space.changes(before, without),
+        {"field": f"spec.metrics[{len(metrics) - 1}]", "before": None, "after": metrics[-1]},
+    ]
+
+
+def _both(run: Any, part: Any, start: float, split: float, end: float, holdout: bool) -> Any:
+    out = {"tuningDays": part(run, start, split).as_json()}
+    if holdout:
+        out["heldOut"] = part(run, split, end).as_json()
+    return out
+
+
+def _forecast_notes(added: dict[str, Any] | None) -> list[str]:
+    if added is None:
+        return []
+    mine, other = added["withForecast"], added["reactive"]
+    key = "heldOut" if "heldOut" in mine else "tuningDays"
+    where = "held-out days" if key == "heldOut" else "tuning days"
+    a, b = mine[key], other[key]
+    versus = (
+        f"on the {where}: {a['podHours']:.1f} pod-hours at {a['attainment']:.2%} with the "
+        f"forecast, {b['podHours']:.1f} at {b['attainment']:.2%} tuned without it "
+        f"({(a['podHours'] / b['podHours'] - 1) if b['podHours'] else 0:+.1%})"
+    )
+    if not added["added"]:
+        return [
+            f"forecast metric {added['metric']} not added: it did not save pod-hours on the "
+            f"tuning days; {versus}"
+        ]
+    return [
+        f"forecast metric {added['metric']} added (Object, the Deployment's QPS ahead by "
+        f"{added['leadSeconds']:g} s): target AverageValue {added['targetAverageValue']} a "
+        f"pod; {versus}; its rule is in surge.yaml: serve it with `surge serve "
+        "--forecast-config surge.yaml`"
+    ]
+
+
 def _check(args: TuneOptions) -> None:
     if sum(bool(t) for t in (args.scenario, args.traffic, args.prometheus_url)) != 1:
         raise TuneError("give one of --scenario NAME, --traffic FILE, --prometheus-url URL")
@@ -169,6 +295,24 @@ def _check(args: TuneOptions) -> None:
         raise TuneError("--slo-latency must be positive")
     if args.holdout_days < 0:
         raise TuneError("--holdout-days cannot be negative")
+    if not args.forecast:
+        given = [
+            flag
+            for flag, value in (
+                ("--forecast-seasonality", args.forecast_seasonality),
+                ("--forecast-lead", args.forecast_lead),
+                ("--forecast-query", args.forecast_query),
+            )
+            if value is not None
+        ]
+        if given:
+            raise TuneError(f"{given[0]} needs --forecast")
+    elif "targets" in {k.strip() for k in args.keep.split(",")}:
+        raise TuneError(
+            "--forecast with --keep targets: the forecast metric's target is what it tunes"
+        )
+    elif args.forecast_lead is not None and args.forecast_lead <= 0:
+        raise TuneError("--forecast-lead must be positive")
 
 
 def _notes(result: Any, problem: Any, met: bool, args: TuneOptions) -> list[str]:

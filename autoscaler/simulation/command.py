@@ -6,6 +6,7 @@ do not know each other; this module puts them together.
 
 from __future__ import annotations
 
+import math
 import sys
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -208,7 +209,8 @@ def _forecasting(
     """The source, plus the forecast metrics of `rules` computed from its traffic."""
     if not rules:
         return source
-    return ForecastingSource(source, rules, traffic.qps)
+    since = traffic.start if isinstance(traffic, TraceTraffic) else -math.inf
+    return ForecastingSource(source, rules, traffic.qps, since)
 
 
 def _trace_for(

@@ -141,6 +141,7 @@ class Problem:
     keep: frozenset[str] = frozenset()
     day_s: float = DAY_S  # the traffic's period: tests compress days
     utc_offset_hours: float = 0.0  # the trace's zone, for the times its runs report
+    forecasts: frozenset[str] = frozenset()  # metrics a forecast rule serves, not the model
     targets: tuple[Target, ...] = field(init=False)
     tunable: tuple[bool, ...] = field(init=False)
 
@@ -457,7 +458,7 @@ def check_capacity(problem: Problem) -> None:
     from autoscaler.simulation.simulate import ScenarioSource
 
     hpa = read_hpa_document(dict(problem.document), problem.source)
-    ScenarioSource.check(hpa, problem.capacity)
+    ScenarioSource.check(hpa, problem.capacity, problem.forecasts)
 
 
 def summaries_steps(run: Run, since: float, until: float) -> Run:
