@@ -233,9 +233,9 @@ def problem(
         reactive.slo_latency_s,
         reactive.slo_attainment,
         reactive.keep,
-        reactive.day_s,
-        reactive.utc_offset_hours,
-        frozenset({forecast.rule.name}),
+        day_s=reactive.day_s,
+        utc_offset_hours=reactive.utc_offset_hours,
+        forecasts=frozenset({forecast.rule.name}),
     )
 
 
