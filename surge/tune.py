@@ -347,4 +347,12 @@ def _yaml_comments(document: dict[str, Any]) -> list[str]:
         f"{document['slo']['attainment']:.2%} of the time.",
         f"Tuning days: {before['podHours']:.1f} -> {after['podHours']:.1f} pod-hours, "
         f"attainment {before['attainment']:.2%} -> {after['attainment']:.2%}.",
+        *(
+            [
+                f"The metric {added['metric']} is a forecast: Surge serves it from surge.yaml "
+                "(surge serve --forecast-config surge.yaml)."
+            ]
+            if (added := document.get("forecast")) and added["added"]
+            else []
+        ),
     ]
