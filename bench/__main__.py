@@ -36,6 +36,16 @@ def _modes(text: str) -> tuple[str, ...]:
     return modes
 
 
+def _adapters(text: str) -> tuple[str, ...]:
+    names = tuple(a.strip() for a in text.split(",") if a.strip())
+    unknown = [a for a in names if a not in controller.ADAPTERS]
+    if unknown or not names or len(set(names)) != len(names):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: name each of {','.join(controller.ADAPTERS)} at most once"
+        )
+    return names
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -96,6 +106,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     c.add_argument(
         "--syncs", type=_positive_int, default=4, help="sync periods in each adapter's window"
+    )
+    c.add_argument(
+        "--adapters",
+        type=_adapters,
+        default=controller.ADAPTERS,
+        help="which adapters, in the order measured (default: surge,prometheus-adapter)",
     )
     c.add_argument("--pa-build-timeout", type=_positive_float, default=360.0)
     c.add_argument("--workdir", type=Path, help="keep logs and data here (default: a temp dir)")
@@ -207,6 +223,7 @@ def _controller(args: argparse.Namespace) -> int:
         pa_build_timeout_s=args.pa_build_timeout,
         workdir=args.workdir,
         progress=lambda text: errors.log(text),
+        adapters=args.adapters,
     )
     try:
         result = asyncio.run(controller.run(options))
@@ -222,7 +239,7 @@ def _controller(args: argparse.Namespace) -> int:
         out = Console()
         for part in controller.render(result):
             out.print(part)
-    return 1 if None in result["adapters"].values() else 0
+    return 1 if any(result["adapters"][a] is None for a in args.adapters) else 0
 
 
 if __name__ == "__main__":

@@ -33,6 +33,8 @@ def result(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         sys.executable, "-m", "bench", "controller",
         "--hpas", str(HPAS), "--namespaces", str(NAMESPACES),
         "--compress", str(COMPRESSION), "--syncs", str(SYNCS),
+        # the reverse of the default order: the controller starts with prometheus-adapter
+        "--adapters", "prometheus-adapter,surge",
         "--pa-build-timeout", str(PA_BUILD_TIMEOUT_S),
         "--workdir", str(tmp_path_factory.mktemp("controller")), "--json",
     ]  # fmt: skip
@@ -95,6 +97,7 @@ def test_the_table_has_a_figure_in_every_cell(result: dict[str, Any]) -> None:
         cells = [c.strip() for c in row.strip("│").split("│")]
         assert all(c not in ("", "-", "n/a") for c in cells[1:3]), row
     assert result["run"]["sync_s"] == pytest.approx(15 / COMPRESSION)
+    assert result["run"]["order"] == ["prometheus-adapter", "surge"]
 
 
 def test_each_hpa_targets_the_fleets_values() -> None:
