@@ -34,8 +34,11 @@ fi
 
 build() { # tag extras
     echo "build.sh: building $1 on $base" >&2
-    local log
+    local log previous
     log="$(mktemp)"
+    # The image the tag names before this build; once the new one has the tag, it is removed
+    # by its id, and nothing else: the store may hold the user's own images, tagged or not.
+    previous="$("$buildah" images --quiet --no-trunc "$1" 2>/dev/null || true)"
     if ! "$buildah" bud --quiet --layers=false "${trust[@]}" \
         --build-arg PYTHON_IMAGE="$base" --build-arg SURGE_EXTRAS="$2" \
         --tag "$1" --file Dockerfile . >"$log" 2>&1; then
@@ -44,7 +47,14 @@ build() { # tag extras
         exit 1
     fi
     rm -f "$log"
-    "$buildah" rmi --prune >/dev/null 2>&1 || true # the previous build, now untagged
+    if [[ -n "$previous" ]]; then
+        local named
+        named="$("$buildah" images --all --no-trunc --format '{{.ID}} {{.Name}}' |
+            grep -v ' <none>$' || true)"
+        if ! grep -q "^$previous " <<<"$named"; then
+            "$buildah" rmi "$previous" >/dev/null 2>&1 || true # in use by a container: kept
+        fi
+    fi
     mkdir -p dist
     local archive="dist/${1#localhost/}.oci.tar"
     archive="${archive/:/-}"

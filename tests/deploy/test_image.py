@@ -438,8 +438,8 @@ def _with_requirements(names: set[str]) -> set[str]:
 def test_build_script_answers_its_arguments_before_building(
     args: list[str], status: int, stream: str, says: str, tmp_path: Path
 ) -> None:
-    """An argument build.sh does not take must not start minutes of building and prune the
-    shared image store: it is answered at once. PATH is empty, so a script that went on
+    """An argument build.sh does not take must not start minutes of building and replace
+    the shared store's image: it is answered at once. PATH is empty, so a script that went on
     to build would fail on its first command instead."""
     bash = shutil.which("bash")
     assert bash
