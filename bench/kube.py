@@ -15,18 +15,31 @@ with a SubjectAccessReview to this API, behind the same 10 s cache.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import signal
+import ssl
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+import aiohttp
+
+if TYPE_CHECKING:
+    from tests.e2e.controlplane import ControlPlane
 
 KUBES = ("real", "standin")
 CLIENT_USER = "storm-hpa-controller"
-CREATE_THREADS = 8
+# Requests in flight while filling the API: enough to keep kube-apiserver and etcd busy
+# on both cores (one connection each, kept alive), well under the apiserver's default
+# --max-mutating-requests-inflight (200).
+FILL_INFLIGHT = 48
+FILL_RETRIES = 5  # per request, for 429 / 5xx / a dropped connection
 # What the load generator's identity may do: the custom metrics, discovery and /metrics.
 READER_ROLE = {
     "apiVersion": "rbac.authorization.k8s.io/v1",
@@ -57,6 +70,7 @@ class KubeError(RuntimeError):
 class FleetKube(Protocol):
     kind: str
     kubeconfig: Path  # for listing, TokenReview and SubjectAccessReview
+    filled: Filled | None  # how the fleet went in, when created through the API
 
     def pids(self) -> list[int]:
         """The API server's processes, whose CPU the storm reports beside each mode's."""
@@ -118,10 +132,108 @@ def api_object(obj: dict[str, Any]) -> dict[str, Any]:
     return obj
 
 
+@dataclass(frozen=True)
+class Filled:
+    """What fill() did: objects created, pods reported Ready, requests sent, wall time."""
+
+    objects: int
+    pods_ready: int
+    requests: int
+    seconds: float
+
+    @property
+    def objects_per_s(self) -> float:
+        return self.objects / max(self.seconds, 1e-9)
+
+
+class FillError(RuntimeError):
+    """A create or status patch the API refused (after retries): its path and message."""
+
+
+def fill(
+    plane: ControlPlane, objects: Sequence[dict[str, Any]], inflight: int = FILL_INFLIGHT
+) -> Filled:
+    """Create `objects` (API bodies, without ownerReferences) in `plane` as its admin:
+    the Namespaces first, then everything else, `inflight` requests at a time over
+    kept-alive connections; each Pod is then patched Running and Ready through
+    pods/status, as tests/e2e's kubelet stand-in reports it. Blocking: runs its own
+    event loop in a thread, so it may be called from sync code or from a running loop."""
+    if any(o["metadata"].get("ownerReferences") for o in objects):
+        raise ValueError("fill() creates objects without ownerReferences only")
+    p = plane.pki
+    tls = ssl.create_default_context(cafile=str(p.ca.cert))
+    tls.load_cert_chain(str(p.admin.cert), str(p.admin.key))
+    with ThreadPoolExecutor(1, thread_name_prefix="fill") as pool:
+        return pool.submit(asyncio.run, _fill(plane.server, tls, objects, inflight)).result()
+
+
+async def _fill(
+    server: str, tls: ssl.SSLContext, objects: Sequence[dict[str, Any]], inflight: int
+) -> Filled:
+    from tests.e2e.kubeapi import MERGE_PATCH
+    from tests.e2e.kubelet import running_status
+    from tests.e2e.objects import collection, create_body
+
+    started = time.monotonic()
+    requests = pods = 0
+    connector = aiohttp.TCPConnector(limit=inflight, ssl=tls)
+    timeout = aiohttp.ClientTimeout(total=60)
+    async with aiohttp.ClientSession(server, connector=connector, timeout=timeout) as session:
+
+        async def send(method: str, path: str, body: dict[str, Any], kind: str) -> None:
+            nonlocal requests
+            data = json.dumps(body, separators=(",", ":"))
+            headers = {"Content-Type": kind, "Accept": "application/json"}
+            for attempt in range(FILL_RETRIES):
+                requests += 1
+                try:
+                    async with session.request(method, path, data=data, headers=headers) as resp:
+                        # 409 on a retried create: the attempt that lost its answer made it
+                        if resp.status < 300 or (resp.status == 409 and attempt > 0):
+                            return
+                        why = f"{resp.status} {_message(await resp.read())}"
+                        if resp.status != 429 and resp.status < 500:
+                            break
+                except (aiohttp.ClientConnectionError, TimeoutError) as err:
+                    why = repr(err)
+                await asyncio.sleep(0.2 * 2**attempt)
+            raise FillError(f"{method} {path}: {why}")
+
+        async def create(obj: dict[str, Any]) -> None:
+            nonlocal pods
+            body = create_body(obj, {})
+            await send("POST", collection(obj), body, "application/json")
+            if obj["kind"] == "Pod":
+                meta = obj["metadata"]
+                status = f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}/status"
+                await send("PATCH", status, running_status(body), MERGE_PATCH)
+                pods += 1
+
+        async def drain(queue: Iterator[dict[str, Any]]) -> None:
+            for obj in queue:  # one shared iterator: each worker takes the next object
+                await create(obj)
+
+        namespaces = [o for o in objects if o["kind"] == "Namespace"]
+        rest = [o for o in objects if o["kind"] != "Namespace"]
+        for wave in (namespaces, rest):
+            queue = iter(wave)
+            await asyncio.gather(*(drain(queue) for _ in range(inflight)))
+    return Filled(len(objects), pods, requests, time.monotonic() - started)
+
+
+def _message(answer: bytes) -> str:
+    """The message of a Kubernetes Status answer, or the answer's start."""
+    try:
+        return str(json.loads(answer)["message"])
+    except (ValueError, KeyError, TypeError):
+        return answer[:300].decode(errors="replace")
+
+
 class RealKube:
     """etcd + kube-apiserver of tests/e2e (tests/e2e/controlplane.py), in `root`."""
 
     kind = "real"
+    filled: Filled | None = None
 
     def __init__(self, root: Path) -> None:
         from tests.e2e.controlplane import ControlPlane, ControlPlaneError
@@ -142,16 +254,15 @@ class RealKube:
         self.create(read_objects(objects.read_text()))
 
     def create(self, objects: list[dict[str, Any]]) -> None:
-        """The reader role for CLIENT_USER, then the fleet (tests/e2e/objects.py)."""
+        """The reader role for CLIENT_USER, then the fleet (fill())."""
         from tests.e2e.kubeapi import KubeError as ApiError
-        from tests.e2e.objects import create_objects
 
         kube = self.plane.admin()
         try:
             kube.create("/apis/rbac.authorization.k8s.io/v1/clusterroles", READER_ROLE)
             kube.create("/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", READER_BINDING)
-            create_objects(kube, [api_object(o) for o in objects], CREATE_THREADS)
-        except ApiError as err:
+            self.filled = fill(self.plane, [api_object(o) for o in objects])
+        except (ApiError, FillError) as err:
             raise KubeError(f"creating the fleet in kube-apiserver: {err}") from None
 
     def pids(self) -> list[int]:
@@ -169,6 +280,7 @@ class StandinKube:
     its work would stall the measuring loop."""
 
     kind = "standin"
+    filled = None
 
     def __init__(self, root: Path, objects: Path) -> None:
         from tests.e2e.controlplane import Process

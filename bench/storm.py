@@ -960,6 +960,9 @@ async def run(options: Options) -> dict[str, Any]:
         ws.write(services)
         options.progress(f"starting the Kubernetes API ({options.kube}) with the fleet")
         kube = stack.enter_context(fleet_kube(options.kube, root / "kube", ws.objects))
+        fill = kube.filled
+        if fill is not None:
+            options.progress(f"filled in {fill.seconds:.1f}s ({fill.objects_per_s:.0f} objects/s)")
         readings = PrometheusReadings(prometheus.url)
 
         modes: dict[str, dict[str, Any] | None] = {}
@@ -1011,6 +1014,14 @@ async def run(options: Options) -> dict[str, Any]:
             "compression": sc.compression,
             "sync_s": round(sc.sync_s, 3),
             "kube": options.kube,
+            "kube_fill": None
+            if fill is None
+            else {
+                "objects": fill.objects,
+                "requests": fill.requests,
+                "seconds": round(fill.seconds, 1),
+                "objects_per_s": round(fill.objects_per_s, 1),
+            },
             "relist_s": sc.relist_s,
             "auth_cache_s": sc.auth_cache_s,
             "metrics_max_age": METRICS_MAX_AGE,

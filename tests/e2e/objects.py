@@ -29,7 +29,9 @@ def collection(obj: dict[str, Any]) -> str:
     return f"{prefix}/namespaces/{obj['metadata']['namespace']}/{plural}"
 
 
-def _body(obj: dict[str, Any], uids: dict[str, str]) -> dict[str, Any]:
+def create_body(obj: dict[str, Any], uids: dict[str, str]) -> dict[str, Any]:
+    """The body to POST: without the fields the server sets, owners by their new uids, a
+    pod on the fake node (no scheduler runs)."""
     meta = {k: v for k, v in obj["metadata"].items() if k not in SERVER_SET}
     if "ownerReferences" in meta:
         meta["ownerReferences"] = [{**r, "uid": uids[r["uid"]]} for r in meta["ownerReferences"]]
@@ -46,7 +48,7 @@ def create_objects(kube: Kube, objects: Sequence[dict[str, Any]], threads: int =
     left = list(objects)
 
     def create(obj: dict[str, Any]) -> None:
-        created = kube.create(collection(obj), _body(obj, uids))
+        created = kube.create(collection(obj), create_body(obj, uids))
         if "uid" in obj["metadata"]:
             uids[obj["metadata"]["uid"]] = created["metadata"]["uid"]
         if obj["kind"] == "Pod":
