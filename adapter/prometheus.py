@@ -13,6 +13,7 @@ import json
 import math
 import ssl
 import time
+import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,14 @@ from apiservice.errors import APIError, ServiceUnavailable
 T = TypeVar("T")
 
 _UNAVAILABLE = {429: "throttled", 502: "unavailable", 503: "unavailable", 504: "timeout"}
+
+
+def url_problem(url: str) -> str | None:
+    """Why `url` cannot be Prometheus' base URL (one line naming the flag), or None."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme in ("http", "https") and parts.hostname:
+        return None
+    return f"--prometheus-url {url!r}: expected http(s)://HOST[:PORT][/PATH]"
 
 
 class BackendError(APIError):

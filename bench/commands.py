@@ -282,6 +282,7 @@ def cases(work: Workspace) -> list[Case]:
     query = ("query", "--config", seed, "--log-format=json")
     serve = ("serve", "--config", seed, "--insecure-skip-auth", "--secure-port=0")
     serve += (f"--cert-dir={work.root / 'certs'}", "--log-format=json")
+    times = ("--start=2026-01-01T00:00:00Z", "--end=2026-01-01T01:00:00Z")
     more = [
         # unreachable Prometheus: the answer says so (503), exit 1
         Case(
@@ -362,7 +363,7 @@ def cases(work: Workspace) -> list[Case]:
                 kube,
                 "--log-format=json",
             ),
-            2,
+            1,
             "Kubernetes API unreachable",
         ),
         # a resource the objects do not serve: the rule is skipped, its 404 says why
@@ -379,6 +380,19 @@ def cases(work: Workspace) -> list[Case]:
             (*serve, "--prometheus-url", "prometheus:9090", "--objects", objects),
             2,
             "--prometheus-url 'prometheus:9090'",
+        ),
+        *(
+            Case(
+                f"{verb}, not a URL",
+                (*argv, "--prometheus-url", "prometheus:9090", "--query=qps=up", *times),
+                2,
+                f"surge {verb}: --prometheus-url 'prometheus:9090': expected http(s)://",
+            )
+            for verb, argv in (
+                ("simulate", ("simulate", "--hpa", str(SEED_HPA), "--plot=", "--csv=")),
+                ("tune", ("tune", "--hpa", str(SEED_HPA))),
+                ("capacity fit", ("capacity", "fit", f"--out={work.root / 'fit.yaml'}")),
+            )
         ),
         Case(
             "serve, port out of range",

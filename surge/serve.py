@@ -40,7 +40,7 @@ from apiservice.tls import ServingTLS, TLSConfigError, TLSOptions, min_version, 
 from surge.certs import self_signed
 from surge.keda import start_scaler
 from surge.options import AuthOptions, LimitOptions, ServeOptions, ServingOptions
-from surge.wiring import UsageError, api_client, backend
+from surge.wiring import CommandFailed, UsageError, api_client, backend
 
 log = logging.getLogger("surge.serve")
 
@@ -131,8 +131,8 @@ async def _delegation(options: AuthOptions, stack: contextlib.AsyncExitStack) ->
     if trust.needs_configmap and not options.authentication_skip_lookup:
         try:
             await read_configmap(authn, trust)
-        except ReviewError as err:
-            raise UsageError(
+        except ReviewError as err:  # the inputs are fine, the cluster did not answer: exit 1
+            raise CommandFailed(
                 f"{err}; pass --client-ca-file and --requestheader-client-ca-file, "
                 f"or --authentication-skip-lookup{hint}"
             ) from None

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import ssl
-import urllib.parse
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +18,7 @@ from adapter.engine_protocol import Engine
 from adapter.forecast.provider import ForecastProvider
 from adapter.forecast.service import Forecaster, ForecastSettings
 from adapter.objects import ClusterObjects, KubeAPI, ObjectIndex, StaticObjects
-from adapter.prometheus import PrometheusClient, PrometheusSettings
+from adapter.prometheus import PrometheusClient, PrometheusSettings, url_problem
 from adapter.provider import PrometheusProvider
 from adapter.resources import ResourceMapper
 from adapter.resources_provider import ResourceMetricsSource
@@ -49,9 +48,8 @@ _PROMETHEUS_FILES = (  # (option, flag)
 
 
 def _check_prometheus_inputs(options: PrometheusOptions) -> None:
-    url = urllib.parse.urlsplit(options.url)
-    if url.scheme not in ("http", "https") or not url.hostname:
-        raise UsageError(f"--prometheus-url {options.url!r}: expected http(s)://HOST[:PORT][/PATH]")
+    if problem := url_problem(options.url):
+        raise UsageError(problem)
     for field, flag in _PROMETHEUS_FILES:
         path = getattr(options, field)
         if path is None:

@@ -211,6 +211,10 @@ def read_prometheus(
         raise TimelineError("--end must be after --start")
     if step_s <= 0:
         raise TimelineError("--step must be positive")
+    from adapter.prometheus import url_problem  # aiohttp's import only where it is used
+
+    if problem := url_problem(url):
+        raise TimelineError(problem)
     try:
         from prometheus_api_client import PrometheusApiClientException, PrometheusConnect
         from requests.exceptions import RequestException
