@@ -428,6 +428,8 @@ def cases(work: Workspace) -> list[Case]:
         Case("simulate, no source", ("simulate", "--hpa", str(SEED_HPA)), 2, "surge simulate:"),
         Case("tune, no source", ("tune", "--hpa", str(SEED_HPA)), 2, "surge tune: give one of"),
         Case("hpa, no command", ("hpa", "nope"), 2, "invalid choice: 'nope'"),
+        Case("hpa alone", ("hpa",), 2, "surge hpa: the following arguments are required"),
+        Case("capacity alone", ("capacity",), 2, "surge capacity: the following arguments"),
     ]
     # every command: an unknown flag, and its required arguments left out
     for verb, argv in verbs(work).items():

@@ -87,11 +87,7 @@ def _dispatch(args: argparse.Namespace) -> Callable[[], int]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if (
-        args.command is None
-        or (args.command == "hpa" and args.hpa_command is None)
-        or (args.command == "capacity" and args.capacity_command is None)
-    ):
+    if args.command is None:
         parser.print_help(sys.stderr)
         return 2
     from surge import logs

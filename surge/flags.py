@@ -586,7 +586,7 @@ def _bytes_text(n: int) -> str:
 def _capacity_parser(sub: argparse._SubParsersAction) -> None:
     """The `capacity` command and its two subcommands."""
     capacity = _command(sub, "capacity", "capacity files: export the seed's, fit history")
-    commands = capacity.add_subparsers(dest="capacity_command", metavar="COMMAND")
+    commands = capacity.add_subparsers(dest="capacity_command", metavar="COMMAND", required=True)
     export = _command(commands, "export", "print a built-in capacity model as a file")
     export.add_argument(
         "--seed", action="store_true", required=True, help="the seed's calibrated model"
@@ -838,7 +838,7 @@ def build_parser() -> argparse.ArgumentParser:
     _log_flags(demo)
 
     hpa = _command(sub, "hpa", "the HPA controller's algorithm")
-    hpa_sub = hpa.add_subparsers(dest="hpa_command", metavar="COMMAND")
+    hpa_sub = hpa.add_subparsers(dest="hpa_command", metavar="COMMAND", required=True)
     evaluate = _command(hpa_sub, "evaluate", "one decision from JSON case files")
     evaluate.add_argument("cases", nargs="+", metavar="CASE.json")
 
