@@ -22,7 +22,9 @@ import hmac
 import json
 import logging
 import secrets
+import ssl
 import time
+import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -43,6 +45,9 @@ log = logging.getLogger(__name__)
 
 AUTHENTICATED_GROUP = "system:authenticated"
 HEALTH_PATHS = ("/healthz", "/readyz", "/livez")
+# k8s.io/apiserver's delegated authorizer allows these groups without asking: the
+# kube-apiserver it would ask always allows them anyway.
+ALWAYS_ALLOW_GROUPS = ("system:masters",)
 AUTH_CONFIGMAP_NAMESPACE = "kube-system"
 AUTH_CONFIGMAP_NAME = "extension-apiserver-authentication"
 _AUTH_CONFIGMAP_PATH = f"/api/v1/namespaces/{AUTH_CONFIGMAP_NAMESPACE}/configmaps"
@@ -412,11 +417,33 @@ class TokenReviewer:
         )
 
 
-def _peer_certificate(request: web.Request) -> x509.Certificate | None:
-    transport = request.transport
-    tls = transport.get_extra_info("ssl_object") if transport is not None else None
-    der = tls.getpeercert(binary_form=True) if tls is not None else None
-    return x509.load_der_x509_certificate(der) if der else None
+@dataclass(frozen=True)
+class _Peer:
+    """What a connection's client certificate proves under one ClientTrust. Its checks (a
+    signature verified against each CA, the key usage, the names) cost more than the rest
+    of a request, and a connection's certificate never changes: they run once per
+    connection and trust."""
+
+    trust: ClientTrust
+    proxy: bool = False  # a front-proxy certificate: the headers name the user
+    user: UserInfo | None = None  # a client-CA certificate's user, authenticated
+
+    @classmethod
+    def of(cls, leaf: x509.Certificate, trust: ClientTrust) -> _Peer:
+        proxy = trust.front_proxy is not None and trust.front_proxy.trusts(leaf)
+        user = None
+        name = _common_name(leaf)
+        if (
+            trust.client_cas
+            and name
+            and issued_by_any(leaf, trust.client_cas)
+            and _for_client_auth(leaf)
+        ):
+            groups = tuple(
+                str(a.value) for a in leaf.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
+            )
+            user = UserInfo(name, "", groups).authenticated()
+        return cls(trust, proxy, user)
 
 
 class Authenticator:
@@ -425,28 +452,32 @@ class Authenticator:
     def __init__(self, trust: TrustSource, tokens: TokenReviewer | None) -> None:
         self.trust = trust
         self.tokens = tokens
+        self._peers: weakref.WeakKeyDictionary[ssl.SSLObject, _Peer] = weakref.WeakKeyDictionary()
+
+    def _peer(self, request: web.Request, trust: ClientTrust) -> _Peer | None:
+        """The connection's certificate as `trust` reads it; None without one."""
+        transport = request.transport
+        tls = transport.get_extra_info("ssl_object") if transport is not None else None
+        if tls is None:
+            return None
+        known = self._peers.get(tls)
+        if known is None or known.trust is not trust:
+            der = tls.getpeercert(binary_form=True)
+            known = _Peer.of(x509.load_der_x509_certificate(der), trust) if der else _Peer(trust)
+            self._peers[tls] = known
+        return known
 
     async def authenticate(self, request: web.Request) -> UserInfo:
         """The caller, or Unauthorized."""
         trust = self.trust.current
-        leaf = _peer_certificate(request)
-        if leaf is not None:
-            proxy = trust.front_proxy
-            if proxy is not None and proxy.trusts(leaf):
-                user = proxy.user(request.headers)
+        peer = self._peer(request, trust)
+        if peer is not None:
+            if peer.proxy and trust.front_proxy is not None:
+                user = trust.front_proxy.user(request.headers)
                 if user is not None:
                     return user.authenticated()
-            if (
-                trust.client_cas
-                and issued_by_any(leaf, trust.client_cas)
-                and _for_client_auth(leaf)
-                and _common_name(leaf)
-            ):
-                groups = tuple(
-                    str(a.value)
-                    for a in leaf.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
-                )
-                return UserInfo(_common_name(leaf), "", groups).authenticated()
+            if peer.user is not None:
+                return peer.user
         token = _bearer(request.headers.get("Authorization", ""))
         if token and self.tokens is not None:
             try:
@@ -674,10 +705,12 @@ class DelegatedAuth:
         authenticator: Authenticator,
         reviewer: AccessReviewer,
         always_allow_paths: tuple[str, ...] = HEALTH_PATHS,
+        always_allow_groups: tuple[str, ...] = ALWAYS_ALLOW_GROUPS,
     ) -> None:
         self.authenticator = authenticator
         self.reviewer = reviewer
         self.always_allow_paths = always_allow_paths
+        self.always_allow_groups = frozenset(always_allow_groups)
 
     async def check(self, request: web.Request) -> UserInfo | None:
         """Raise Unauthorized, Forbidden or ServiceUnavailable unless the request may go on.
@@ -685,6 +718,8 @@ class DelegatedAuth:
         if path_allowed(self.always_allow_paths, request.path):
             return None
         user = await self.authenticator.authenticate(request)
+        if not self.always_allow_groups.isdisjoint(user.groups):
+            return user
         attrs = request_attributes(request.method, request.path, request.query)
         try:
             decision = await self.reviewer.decide(user, attrs)

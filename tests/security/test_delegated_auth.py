@@ -234,6 +234,19 @@ def test_front_proxy_user_reads_metrics_and_is_reviewed_faithfully(
     }
 
 
+def test_system_masters_is_allowed_without_a_review(
+    surge: Surge, pki: PKI, standin: KubeStandinThread
+) -> None:
+    """As k8s.io/apiserver's delegated authorizer (AlwaysAllowGroups): no rule of the
+    stand-in allows this user, and no review is asked."""
+    before = standin.review_calls().get("subjectaccessreviews", 0)
+    path = f"{WAITING}?labelSelector=app%3Dai-service"
+    reply = surge.get(path, pki.proxy, _proxied("cluster-admin", "system:masters"))
+    assert reply.status == 200, reply.text
+    assert surge.get(path, pki.proxy, _proxied("cluster-admin", "ops")).status == 403
+    assert standin.review_calls()["subjectaccessreviews"] == before + 1
+
+
 def test_client_certificate_user_and_groups(
     surge: Surge, pki: PKI, standin: KubeStandinThread
 ) -> None:

@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from kubernetes_asyncio import config as kube_config
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from apiservice.auth import (
@@ -24,6 +23,7 @@ from apiservice.auth import (
     path_allowed,
     request_attributes,
 )
+from apiservice.kube import KubeUnreachable, load_client
 from tests.support.clock import Clock
 from tests.support.kube_standin import AccessRule, KubeStandin, TokenUser
 
@@ -31,7 +31,7 @@ from tests.support.kube_standin import AccessRule, KubeStandin, TokenUser
 @pytest.fixture
 async def kube(kube_standin: KubeStandin, tmp_path: Path) -> AsyncIterator[KubeCalls]:
     config = kube_standin.write_kubeconfig(tmp_path / "kubeconfig")
-    calls = KubeCalls(await kube_config.new_client_from_config(config_file=str(config)))
+    calls = KubeCalls(await load_client(str(config)))
     yield calls
     await calls.close()
 
@@ -48,6 +48,53 @@ POD_METRIC = Attributes(
     "*",
 )
 HPA = UserInfo("hpa", "", ("system:serviceaccounts", "system:authenticated"))
+
+
+# -- the client -----------------------------------------------------------------------------------
+
+_PROXY_VARIABLES = (
+    "HTTP_PROXY",
+    "http_proxy",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "NO_PROXY",
+    "no_proxy",
+)
+
+
+async def test_the_proxy_environment_is_read_once_and_honoured(
+    kube_standin: KubeStandin, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As client-go: HTTP(S)_PROXY and NO_PROXY apply; read when the client is made, not
+    per request (kubernetes-asyncio's session would read them, and ~/.netrc, each time)."""
+    config = str(kube_standin.write_kubeconfig(tmp_path / "kubeconfig"))
+    asked: list[bytes] = []
+
+    async def proxy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        asked.append(await reader.readline())
+        writer.close()
+
+    server = await asyncio.start_server(proxy, "127.0.0.1", 0)
+    for name in _PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}")
+    proxied = KubeCalls(await load_client(config))
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    bypassed = KubeCalls(await load_client(config))
+    for name in ("HTTP_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name)  # read already: changes now do not matter
+    try:
+        with pytest.raises(KubeUnreachable):
+            await proxied.request("GET", "/api/v1/namespaces")
+        # (aiohttp asks twice: a GET is retried once on a closed connection)
+        assert set(asked) == {f"GET {kube_standin.url}/api/v1/namespaces HTTP/1.1\r\n".encode()}
+        proxied_calls = len(asked)
+        assert (await bypassed.request("GET", "/api/v1/namespaces"))[0] == 200
+        assert len(asked) == proxied_calls
+    finally:
+        await proxied.close()
+        await bypassed.close()
+        server.close()
 
 
 # -- TokenReview ---------------------------------------------------------------------------------

@@ -3,6 +3,7 @@ says, and follows it as it changes (a new front-proxy CA, new allowed names)."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import ssl
 import time
@@ -12,7 +13,16 @@ from pathlib import Path
 import pytest
 import trustme
 
-from tests.security.conftest import PKI, PROXY_NAME, SEED_RULES, WAITING, Identity, Surge, launch
+from tests.security.conftest import (
+    PKI,
+    PROXY_NAME,
+    SEED_RULES,
+    WAITING,
+    Identity,
+    Surge,
+    client_context,
+    launch,
+)
 from tests.support.kube_standin import AccessRule, KubeStandin, KubeStandinThread
 from tests.support.oracle import ConstantData
 
@@ -104,13 +114,28 @@ def test_trust_follows_the_configmap(
         assert _status(surge, pki.proxy, proxied) in (401, "refused")
         assert _status(surge, new_proxy, proxied) == 401  # the old header is no longer read
         assert _status(surge, pki.alice, []) == 200
+        # A connection opened while alice's CA is trusted (Surge reads a connection's
+        # certificate once per connection and trust).
+        kept = http.client.HTTPSConnection(
+            "127.0.0.1", surge.port, context=client_context(surge.ca, pki.alice), timeout=30
+        )
 
-        # The ConfigMap gone: nothing is trusted from it any more.
+        def kept_status() -> int:
+            kept.request("GET", QUERY)
+            reply = kept.getresponse()
+            reply.read()
+            return reply.status
+
+        assert kept_status() == 200
+
+        # The ConfigMap gone: nothing is trusted from it any more, on open connections too.
         standin.delete("ConfigMap", "kube-system", "extension-apiserver-authentication")
         _eventually(
             lambda: _status(surge, pki.alice, []) in (401, "refused"),
             "the client CA is no longer trusted",
         )
+        assert kept_status() == 401
+        kept.close()
         assert _status(surge, new_proxy, [("X-Forwarded-User", HPA)]) in (401, "refused")
         assert surge.get("/readyz").status == 200
         assert surge.stop() == 0
