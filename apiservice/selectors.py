@@ -6,6 +6,7 @@ pkg/labels, because a client sees our 400 messages and Kubernetes' side by side.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -386,6 +387,7 @@ class _Parser:
         return {literal}
 
 
+@functools.lru_cache(maxsize=4096)  # the same few selectors come with every HPA sync
 def parse_selector(text: str | None) -> Selector:
     """labels.Parse: a selector, or SelectorError (a 400) with Kubernetes' own message."""
     if not text:
