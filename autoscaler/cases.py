@@ -339,6 +339,12 @@ def _rules(value: Any, path: str) -> ScalingRules | None:
     )
 
 
+def read_scaling_rules(value: Any, path: str) -> ScalingRules | None:
+    """One direction of an HPA's behavior (scaleUp or scaleDown) as typed values; raises
+    CaseError naming the first bad field under `path`."""
+    return _rules(value, path)
+
+
 def _condition(value: Any, path: str) -> Condition:
     obj = _object(value, path)
     return Condition(

@@ -24,7 +24,7 @@ def main(small: bool, names: Sequence[str]) -> int:
     failed = 0
     print(
         f"{'shape':16} {'as applied':>22} {'held-out day, tuned':>22} {'brute force':>18} "
-        f"{'CPU s':>6}  verdict"
+        f"{'CPU s':>6} {'wall s':>6}  verdict"
     )
     for shape in SHAPES:
         if names and shape.name not in names:
@@ -37,7 +37,7 @@ def main(small: bool, names: Sequence[str]) -> int:
         print(
             f"{o.shape:16} {o.before_attainment:>9.2%} {o.before_pod_hours:>8.1f} ph "
             f"{o.held_out_attainment:>9.2%} {o.held_out_pod_hours:>8.1f} ph {brute:>18} "
-            f"{o.seconds:>6.0f}  {'ok' if o.ok else 'MISSED'}"
+            f"{o.seconds:>6.0f} {o.wall_seconds:>6.0f}  {'ok' if o.ok else 'MISSED'}"
         )
         for change in o.changes:
             print(f"    {change['field']}: {change['before']} -> {change['after']}")

@@ -163,7 +163,7 @@ def main(args: TuneOptions, out: TextIO | None = None) -> int:
         "tunedOn": {"start": start, "end": split},
         "candidates": [o.as_json() for o in result.outcomes],
     }
-    notes = _notes(result, problem, met, args) + _forecast_notes(added)
+    notes = _notes(result, problem, document_out["changes"], met, args) + _forecast_notes(added)
     try:
         directory = Path(args.out)
         directory.mkdir(parents=True, exist_ok=True)
@@ -315,7 +315,20 @@ def _check(args: TuneOptions) -> None:
         raise TuneError("--forecast-lead must be positive")
 
 
-def _notes(result: Any, problem: Any, met: bool, args: TuneOptions) -> list[str]:
+def _behavior_path(changes: list[dict[str, Any]]) -> list[str]:
+    """Why an empty behavior is a change: said wherever it is shown."""
+    if {"field": "spec.behavior", "before": None, "after": {}} not in changes:
+        return []
+    return [
+        "behavior: {} holds Kubernetes' default rules (the API server writes them in); it moves "
+        "the HPA to the controller's behavior path, which does not scale up to the highest "
+        "recommendation of the last 5 minutes as the path without behavior does."
+    ]
+
+
+def _notes(
+    result: Any, problem: Any, changes: list[dict[str, Any]], met: bool, args: TuneOptions
+) -> list[str]:
     stopped = sum(1 for o in result.outcomes if o.stopped)
     where = (
         "searched on the hardest tuning day, then held to the objective over all of them"
@@ -326,6 +339,7 @@ def _notes(result: Any, problem: Any, met: bool, args: TuneOptions) -> list[str]
         f"{len(result.outcomes)} candidates simulated ({stopped} stopped early once they "
         f"could not win); {where}"
     ]
+    lines += _behavior_path(changes)
     if not met:
         spec = problem.document["spec"]
         best = result.closest
@@ -355,4 +369,5 @@ def _yaml_comments(document: dict[str, Any]) -> list[str]:
             if (added := document.get("forecast")) and added["added"]
             else []
         ),
+        *_behavior_path(document["changes"]),
     ]

@@ -194,7 +194,7 @@ class Search:
         if seen is not None and (
             seen.pod_hours is not None or (prune and (seen.stopped == "objective" or cost))
         ):
-            return seen
+            return replace(seen, knobs=knobs)  # the same HPA: other knobs can change nothing
         w = self.window
         allowed = (1 - p.slo_attainment) * w.judged_seconds if prune else math.inf
         best = self.best.pod_hours if prune and cost and self.best else None

@@ -16,6 +16,8 @@ from decimal import Decimal
 from typing import Any
 
 from apiservice.quantity import Quantity
+from autoscaler.cases import read_scaling_rules
+from autoscaler.core.behavior import generate_scale_down_rules, generate_scale_up_rules
 from autoscaler.core.metrictypes import MetricSourceType
 
 # --keep takes these, or a metric's name (its target then stays).
@@ -167,11 +169,35 @@ def apply(document: Mapping[str, Any], targets_: Sequence[Target], knobs: Knobs)
     ):
         if variant == AS_IS:
             continue
-        rules = dict(variants)[variant]
+        # A behavior, even one holding only Kubernetes' defaults, moves the HPA to the
+        # controller's behavior path: it stays, while a field that changes nothing goes.
         behavior = spec.setdefault("behavior", {})
-        current = behavior.setdefault(direction, {})
-        current.update(copy.deepcopy(rules))
+        old = behavior.get(direction)
+        rules = dict(variants)[variant]
+        new = {**(old or {}), **copy.deepcopy(rules)}
+        for key in rules:
+            kept = {k: (old or {}).get(k, v) if k == key else v for k, v in new.items()}
+            if old is None or key not in old:
+                kept.pop(key)
+            if _effect(direction, kept) == _effect(direction, new):
+                new = kept
+        if _effect(direction, new) != _effect(direction, old):
+            behavior[direction] = new
     return out
+
+
+def _effect(direction: str, rules: Any) -> tuple[Any, ...]:
+    """A direction's rules as the API server defaults them: the default rules written out
+    are the same rules as none."""
+    given = read_scaling_rules(rules, f"spec.behavior.{direction}")
+    generate = generate_scale_up_rules if direction == "scaleUp" else generate_scale_down_rules
+    filled = generate(given)
+    return (
+        filled.stabilization_window_seconds,
+        filled.select_policy,
+        frozenset(filled.policies or ()),
+        given.tolerance if given else None,
+    )
 
 
 def changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -190,7 +216,7 @@ def _order(old: Mapping[str, Any], new: Mapping[str, Any]) -> Any:
 
 
 def _flatten(value: Any, path: str) -> Iterator[tuple[str, Any]]:
-    if isinstance(value, dict):
+    if isinstance(value, dict) and value:  # an empty one ("behavior: {}") is a value
         for key, item in value.items():
             yield from _flatten(item, f"{path}.{key}")
     elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):

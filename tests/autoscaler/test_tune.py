@@ -216,6 +216,44 @@ def test_an_hpa_the_capacity_cannot_serve_names_the_metric(
     assert code == 2 and "does not model Pods metric 'kafka_lag'" in err
 
 
+DEFAULT_UP = "100% or 4 pods per 15s"  # Kubernetes' scale-up rules, written out
+
+
+@pytest.mark.parametrize(
+    ("behavior", "up", "down", "fields"),
+    [
+        # Without behavior, an empty one is the change: the controller's behavior path.
+        (None, DEFAULT_UP, space.AS_IS, ["spec.behavior"]),
+        (None, DEFAULT_UP, "window 60s", ["spec.behavior.scaleDown.stabilizationWindowSeconds"]),
+        # The window (0) and selectPolicy (Max) of a variant are the defaults: left out.
+        (None, "200% or 8 pods per 15s", space.AS_IS, ["spec.behavior.scaleUp.policies"]),
+        ({"scaleDown": {"stabilizationWindowSeconds": 60}}, DEFAULT_UP, space.AS_IS, []),
+        (
+            {"scaleUp": {"policies": [{"type": "Pods", "value": 4, "periodSeconds": 15}]}},
+            DEFAULT_UP,
+            space.AS_IS,
+            ["spec.behavior.scaleUp.policies"],
+        ),
+        (
+            {"scaleUp": {"selectPolicy": "Min"}},
+            "200% or 8 pods per 15s",
+            space.AS_IS,
+            ["spec.behavior.scaleUp.selectPolicy", "spec.behavior.scaleUp.policies"],
+        ),
+    ],
+)
+def test_a_change_is_only_what_differs_in_effect(
+    behavior: dict[str, Any] | None, up: str, down: str, fields: list[str]
+) -> None:
+    shape = next(s for s in SHAPES if s.name == "steep-ramps")
+    document = {**shape.hpa, "spec": {**shape.hpa["spec"]}}
+    if behavior is not None:
+        document["spec"]["behavior"] = behavior
+    targets = space.targets(document)
+    tuned = space.apply(document, targets, space.Knobs((1.0,), 2, up, down))
+    assert [c["field"] for c in space.changes(document, tuned)] == fields
+
+
 def test_quantities_are_written_as_kubectl_prints_them() -> None:
     assert [space.quantity(v) for v in (45.0, 4.349, 0.25, 112.4, 1234.6)] == [
         "45",
