@@ -15,9 +15,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import adapter.go.template.nodes as nodes
 from adapter.go import fmt as gofmt
 from adapter.go.fmt import GoStruct
-from adapter.go.template import nodes
 from adapter.go.template.funcs import _FUNCS, _MISSING, _FuncError, _truth
 from adapter.go.template.parser import TemplateError, _Parser
 

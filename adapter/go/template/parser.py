@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
+import adapter.go.template.nodes as nodes
 from adapter.go import fmt as gofmt
-from adapter.go.template import nodes
 from adapter.go.template.funcs import _FUNCS
 from adapter.go.template.lexer import _Item, _Lexer
 
