@@ -338,3 +338,64 @@ def test_forecast_rules_become_a_file_beside_the_rules(tmp_path: Path) -> None:
     )
     assert check.returncode == 0, check.stdout + check.stderr
     assert serve_options(template().one("Deployment"))["forecast_config"] is None
+
+
+MONITORING_VALUES = ("--set", "serviceMonitor.enabled=true", "--set", "prometheusRule.enabled=true")
+SCRAPER = (
+    ("ServiceAccount", "surge-scraper", NAMESPACE),
+    ("Secret", "surge-scraper-token", NAMESPACE),
+    ("ClusterRole", "surge-metrics-scraper", None),
+    ("ClusterRoleBinding", "surge-metrics-scraper", None),
+)
+
+
+def test_monitoring_is_off_by_default(defaults: Rendered) -> None:
+    assert not defaults.all("ServiceMonitor") and not defaults.all("PrometheusRule")
+    assert all(defaults.find(kind, name, ns) is None for kind, name, ns in SCRAPER)
+
+
+def test_monitoring_renders_deploy_monitoring_with_the_one_rule_file(prod: Rendered) -> None:
+    """serviceMonitor and prometheusRule: the objects deploy/monitoring gives the prod overlay;
+    the alerts are the chart's files/surge.rules.yaml, which deploy/monitoring links to."""
+    linked = DEPLOY / "monitoring" / "surge.rules.yaml"
+    assert linked.resolve() == (CHART / "files" / "surge.rules.yaml").resolve()
+    chart = template(*MONITORING_VALUES, "--set", "prometheusRule.labels.release=kps")
+    alerts = chart.get("PrometheusRule", "surge", NAMESPACE)
+    assert alerts["spec"] == yaml.safe_load(linked.read_text())
+    assert alerts["spec"] == prod.get("PrometheusRule", "surge", NAMESPACE)["spec"]
+    assert alerts["metadata"]["labels"]["release"] == "kps"
+    ours = chart.get("ServiceMonitor", "surge", NAMESPACE)["spec"]
+    theirs = prod.get("ServiceMonitor", "surge", NAMESPACE)["spec"]
+    assert ours["endpoints"] == theirs["endpoints"]
+    assert ours["namespaceSelector"] == theirs["namespaceSelector"]
+    assert theirs["selector"]["matchLabels"].items() <= ours["selector"]["matchLabels"].items()
+    for kind, name, ns in SCRAPER:
+        mine, kustomized = chart.get(kind, name, ns), prod.get(kind, name, ns)
+        for key in ("rules", "roleRef", "subjects", "type", "automountServiceAccountToken"):
+            assert mine.get(key) == kustomized.get(key), (kind, key)
+        assert (
+            kustomized["metadata"].get("annotations", {}).items()
+            <= mine["metadata"].get("annotations", {}).items()
+        )
+
+
+def test_the_alerts_job_is_surge_whatever_the_release_is_named() -> None:
+    """The rules read job="surge"; the ServiceMonitor takes the job from a label of the
+    Service that is "surge" under any release name."""
+    run = helm("template", "metrics", str(CHART), "--namespace", NAMESPACE, *MONITORING_VALUES)
+    assert run.returncode == 0, run.stderr
+    rendered = Rendered(CHART, [doc for doc in yaml.safe_load_all(run.stdout) if doc])
+    service = rendered.one("Service")
+    assert service["metadata"]["name"] == "metrics-surge"
+    monitor = rendered.one("ServiceMonitor")["spec"]
+    assert monitor["endpoints"][0]["port"] in {p["name"] for p in service["spec"]["ports"]}
+    assert monitor["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    job = service["metadata"]["labels"][monitor["jobLabel"]]
+    groups = rendered.one("PrometheusRule")["spec"]["groups"]
+    jobs = {j for g in groups for r in g["rules"] for j in re.findall(r'job="([^"]*)"', r["expr"])}
+    assert jobs == {job} == {"surge"}
+
+
+def test_monitoring_values_are_checked() -> None:
+    assert "interval" in template_error("--set", "serviceMonitor.interval=often")
+    assert "scrapeTimeout" in template_error("--set", "serviceMonitor.scrapeTimeout=5s")
