@@ -175,10 +175,13 @@ def main(args: TuneOptions, out: TextIO | None = None) -> int:
             if added is not None and added["added"]:
                 (directory / "surge.yaml").write_text(adding[1].text, encoding="utf-8")
                 files.append(str(directory / "surge.yaml"))
-        report.plot(
-            before, after, directory / "tune.png", args.slo_latency, split if holdout else None
-        )
-        files.append(str(directory / "tune.png"))
+        if simreport.can_plot():
+            report.plot(
+                before, after, directory / "tune.png", args.slo_latency, split if holdout else None
+            )
+            files.append(str(directory / "tune.png"))
+        else:
+            notes.append("no tune.png: matplotlib is not installed (the [tools] extra)")
     except OSError as err:
         print(f"surge tune: cannot write {err.filename}: {err.strerror}", file=sys.stderr)
         return 1

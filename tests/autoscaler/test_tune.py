@@ -254,6 +254,30 @@ def test_a_change_is_only_what_differs_in_effect(
     assert [c["field"] for c in space.changes(document, tuned)] == fields
 
 
+def test_without_matplotlib_there_is_no_plot_and_it_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`pip install .` (the demo's) leaves the [tools] extra out: tune still tunes."""
+    from autoscaler.simulation import report as simreport
+
+    monkeypatch.setattr(simreport, "can_plot", lambda: False)
+    shape = next(s for s in SHAPES if s.name == "steep-ramps")
+    traffic = trace(shape, 1, 3 * 3600.0, 60.0, seed=5)
+    trace_file, capacity_file, hpa = tmp_path / "t.csv", tmp_path / "c.yaml", tmp_path / "h.yaml"
+    trace_file.write_text(
+        "time,qps\n"
+        + "".join(f"{t:.0f},{q:.2f}\n" for t, q in zip(traffic.times, traffic.values, strict=True))
+    )
+    capacity_file.write_text(yaml.safe_dump(shape.capacity))
+    hpa.write_text(yaml.safe_dump(shape.hpa))
+    out = tmp_path / "out"
+    argv = ["--capacity", str(capacity_file), "--hpa", str(hpa), "--out", str(out)]
+    code, printed, err = _run(capsys, "tune", "--traffic", str(trace_file), *argv)
+    assert code == 0, err
+    assert "no tune.png: matplotlib is not installed (the [tools] extra)" in printed
+    assert (out / "hpa.yaml").exists() and not (out / "tune.png").exists()
+
+
 def test_quantities_are_written_as_kubectl_prints_them() -> None:
     assert [space.quantity(v) for v in (45.0, 4.349, 0.25, 112.4, 1234.6)] == [
         "45",
