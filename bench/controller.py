@@ -272,6 +272,12 @@ class Histogram:
     def mean(self) -> float | None:
         return self.total / self.count if self.count else None
 
+    def beyond(self, q: float) -> bool:
+        """Whether the q-quantile lies past the highest finite bound, where quantile()
+        gives that bound: a floor, not the value."""
+        finite = [le for le in self.buckets if le != float("inf")]
+        return bool(self.count and finite and self.buckets[max(finite)] < q * self.count)
+
     def quantile(self, q: float) -> float | None:
         """As Prometheus' histogram_quantile: linear within the bucket holding the rank;
         the highest finite bound when the rank falls in +Inf."""
@@ -509,6 +515,16 @@ async def measure(
         "queue_wait_mean_ms": _ms_of(queued.mean()),
         "queue_wait_p99_ms": _ms_of(queued.quantile(0.99)),
         "stale_sync_skips": counted(f"{HPA}stale_sync_skips_total"),
+        # p99s past their histogram's highest bucket: the figure is that bound, a floor
+        "floors": [
+            name
+            for name, h in (
+                ("reconcile_p99_ms", reconcile),
+                ("computation_p99_ms", computing),
+                ("queue_wait_p99_ms", queued),
+            )
+            if h.beyond(0.99)
+        ],
         # what the figures above rest on
         "window_s": _round(window_s, 1),
         "syncs": _round(periods, 2),
@@ -555,7 +571,15 @@ def ratios(adapters: dict[str, dict[str, Any] | None]) -> dict[str, float | None
     for name in RATIOS:
         mine = pa.get(name) if pa else None
         theirs = surge.get(name) if surge else None
-        ok = pa and surge and same_work(pa) and same_work(surge) and mine is not None and theirs
+        ok = (
+            pa
+            and surge
+            and same_work(pa)
+            and same_work(surge)
+            and name not in pa["floors"] + surge["floors"]
+            and mine is not None
+            and theirs
+        )
         out[name] = round(mine / theirs, 3) if ok else None  # type: ignore[operator]
     return out
 
@@ -708,6 +732,12 @@ ROWS = (
 )
 
 
+def _cell(figures: dict[str, Any] | None, key: str) -> str:
+    if figures is None:
+        return "n/a"
+    return (">= " if key in figures["floors"] else "") + storm.cell(figures[key])
+
+
 def render(result: dict[str, Any]) -> Iterator[Any]:
     """rich renderables: the run, then the adapters side by side with the ratio."""
     from rich.table import Table
@@ -732,7 +762,7 @@ def render(result: dict[str, Any]) -> Iterator[Any]:
         table.add_column(name, justify="right")
     table.add_column("ratio", justify="right")
     for key, title in ROWS:
-        cells = [storm.cell(adapters[a][key]) if adapters.get(a) else "n/a" for a in ADAPTERS]
+        cells = [_cell(adapters.get(a), key) for a in ADAPTERS]
         ratio = result["ratios"].get(key)
         table.add_row(title, *cells, "-" if ratio is None else f"{ratio:.3g}x")
     yield table

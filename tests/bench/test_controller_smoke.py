@@ -120,6 +120,7 @@ def test_histogram_quantiles_interpolate_as_prometheus_does() -> None:
     later = h.minus(earlier)
     assert later.count == 60 and later.quantile(0.5) == pytest.approx(0.015)
     assert controller.Histogram({}, 0.0, 0.0).quantile(0.5) is None
+    assert h.beyond(0.99) and not h.beyond(0.9)  # the p99 is past 0.02: a floor
 
 
 def test_scrape_sums_labels_and_counts_errors() -> None:
