@@ -584,6 +584,29 @@ def ratios(adapters: dict[str, dict[str, Any] | None]) -> dict[str, float | None
     return out
 
 
+async def start_controller(
+    kube: RealKube, sc: storm.Scenario, cert_dir: Path
+) -> tuple[Process, ControllerManagerMetrics]:
+    """A fresh kube-controller-manager for each adapter, so that each starts alike: every
+    HPA queued at once, then each due a sync period after it was handled."""
+    port = free_port()
+    kcm = kube.plane.start_controller_manager(
+        controllers=("horizontal-pod-autoscaler-controller",),
+        flags=controller_flags(sc, port, kube.kubeconfig, cert_dir),
+    )
+    metrics = ControllerManagerMetrics(port, kube.plane.pki)
+
+    async def serving() -> bool:
+        try:  # 403 until it has read the client CA from kube-system
+            await metrics.read()
+        except ControllerError:
+            return False
+        return True
+
+    await storm.wait_until("kube-controller-manager's /metrics", serving, None, 60)
+    return kcm, metrics
+
+
 @dataclass
 class Options:
     scenario: storm.Scenario
@@ -622,14 +645,12 @@ async def run(options: Options) -> dict[str, Any]:
         fill_s = time.monotonic() - fill_started
         admin = kube.plane.admin()
         readings = storm.PrometheusReadings(prometheus.url)
-        kcm_port = free_port()
-        kcm_metrics = ControllerManagerMetrics(kcm_port, kube.plane.pki)
-        kcm: Process | None = None
         adapters: dict[str, dict[str, Any] | None] = {}
         notes: dict[str, str] = {}
         for adapter in options.adapters:
             say(f"{adapter}: starting")
             server: storm.Server | None = None
+            kcm: Process | None = None
             try:
                 if adapter == "surge":
                     server = await storm.start_surge(ws, "optimized", kube)
@@ -644,20 +665,7 @@ async def run(options: Options) -> dict[str, Any]:
                     server.process,
                     AVAILABLE_S,
                 )
-                if kcm is None:
-                    kcm = kube.plane.start_controller_manager(
-                        controllers=("horizontal-pod-autoscaler-controller",),
-                        flags=controller_flags(sc, kcm_port, kube.kubeconfig, root / "kcm-certs"),
-                    )
-
-                    async def serving() -> bool:
-                        try:  # 403 until it has read the client CA from kube-system
-                            await kcm_metrics.read()
-                        except ControllerError:
-                            return False
-                        return True
-
-                    await storm.wait_until("kube-controller-manager's /metrics", serving, None, 60)
+                kcm, kcm_metrics = await start_controller(kube, sc, root / f"kcm-{adapter}")
                 say(f"{adapter}: the controller drives {sc.hpas} HPAs through it")
                 adapters[adapter] = await measure(
                     ws, server, kcm, admin, readings, kcm_metrics, services
@@ -667,6 +675,8 @@ async def run(options: Options) -> dict[str, Any]:
                 notes[adapter] = str(err)
                 say(f"{adapter}: not measured: {str(err).splitlines()[0]}")
             finally:
+                if kcm is not None:
+                    kcm.stop()
                 if server is not None:
                     server.stop()
         for adapter in ADAPTERS:
