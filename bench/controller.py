@@ -483,7 +483,7 @@ async def measure(
     queued = histogram("workqueue_queue_duration_seconds", name=QUEUE)
     ours = sum(delta(n) for n in ("adapter", "apiserver", "controller", "prometheus", "client"))
     figures: dict[str, Any] = {
-        "hpas": len(services),
+        "hpas": seen.hpas,
         "hpas_active": seen.active,
         "hpas_right_values": seen.right_values,
         "queries_per_sync": _round(delta("queries") / periods, 1),
