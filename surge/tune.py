@@ -126,7 +126,7 @@ def main(args: TuneOptions, out: TextIO | None = None) -> int:
     added: dict[str, Any] | None = None
     if adding is not None:
         if choice.uses_forecast:
-            changes = _forecast_changes(document, tuned)
+            changes = _forecast_changes(document, tuned, adding[1].rule.lead_s)
         added = {
             "added": choice.uses_forecast,
             "metric": adding[1].rule.name,
@@ -245,15 +245,23 @@ def _forecast_target(document: dict[str, Any], name: str) -> str | None:
     return None
 
 
-def _forecast_changes(before: dict[str, Any], after: dict[str, Any]) -> list[dict[str, Any]]:
-    """The tuned fields, and the forecast metric added as one change (its last metric)."""
+def _forecast_changes(
+    before: dict[str, Any], after: dict[str, Any], lead_s: float
+) -> list[dict[str, Any]]:
+    """The tuned fields, and the forecast metric added as one change (its last metric),
+    with its rule's lead."""
     from autoscaler.tune import space
 
     metrics = after["spec"]["metrics"]
     without = {**after, "spec": {**after["spec"], "metrics": metrics[:-1]}}
     return [
         *space.changes(before, without),
-        {"field": f"spec.metrics[{len(metrics) - 1}]", "before": None, "after": metrics[-1]},
+        {
+            "field": f"spec.metrics[{len(metrics) - 1}]",
+            "before": None,
+            "after": metrics[-1],
+            "forecast": {"leadSeconds": lead_s, "rules": "surge.yaml"},
+        },
     ]
 
 
@@ -310,10 +318,6 @@ def _check(args: TuneOptions) -> None:
         ]
         if given:
             raise TuneError(f"{given[0]} needs --forecast")
-    elif "targets" in {k.strip() for k in args.keep.split(",")}:
-        raise TuneError(
-            "--forecast with --keep targets: the forecast metric's target is what it tunes"
-        )
     elif args.forecast_lead is not None and args.forecast_lead <= 0:
         raise TuneError("--forecast-lead must be positive")
 

@@ -5,8 +5,10 @@ The metric is an `Object` metric on the HPA's own Deployment with an `AverageVal
 (autoscaler.simulation.forecast) from the simulated Deployment's QPS. Its rule is written as
 `surge serve --forecast-config` reads it, and parsed back from that text, so `surge simulate
 --config` on the written file runs what tune ran. The search is tune's own (targets,
-minReplicas, behavior) over the HPA with the forecast metric added; the cheaper of that and
-the reactive result over the tuning days is recommended.
+minReplicas, behavior) over the HPA with the forecast metric added, its target what one
+ready pod serves with p99 within the objective (from the capacity model: at the forecast's
+peak there are the pods it needs); the cheaper of that and the reactive result over the
+tuning days is recommended.
 """
 
 from __future__ import annotations
@@ -232,7 +234,7 @@ def problem(
         reactive.capacity,
         reactive.slo_latency_s,
         reactive.slo_attainment,
-        reactive.keep,
+        reactive.keep | {forecast.rule.name},  # at what a pod serves within the objective
         day_s=reactive.day_s,
         utc_offset_hours=reactive.utc_offset_hours,
         forecasts=frozenset({forecast.rule.name}),

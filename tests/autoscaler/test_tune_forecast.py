@@ -117,7 +117,7 @@ def short_trace(tmp_path_factory: pytest.TempPathFactory) -> Path:
         (["--forecast"], "--forecast: the traffic before the held-out days covers 1.50 days"),
         (["--forecast-lead", "5m"], "--forecast-lead needs --forecast"),
         (["--forecast-query", "up"], "--forecast-query needs --forecast"),
-        (["--forecast", "--keep", "targets"], "--forecast with --keep targets"),
+        (["--forecast", "--forecast-lead", "0s"], "--forecast-lead must be positive"),
         (
             ["--forecast", "--forecast-seasonality", "fortnightly"],
             "--forecast-seasonality: 'fortnightly': expected auto, daily, weekly",

@@ -23,7 +23,9 @@ def test_the_forecast_tune_beats_the_reactive_tune_on_the_held_out_day(tmp_path:
     assert held["podHours"] < c.held_out("reactive")["podHours"], (held, c.held_out("reactive"))
     added = c.forecast["forecast"]
     assert added["added"] and added["leadSeconds"] == 210
-    assert c.forecast["changes"][-1]["after"]["object"]["metric"]["name"] == added["metric"]
+    change = c.forecast["changes"][-1]
+    assert change["before"] is None and change["forecast"]["leadSeconds"] == 210
+    assert change["after"]["object"]["metric"]["name"] == added["metric"]
     written = yaml.safe_load((tmp_path / "forecast" / "surge.yaml").read_text())
     assert written == added["rules"] and written["forecastRules"][0]["seasonality"] == "3h"
     hpa = yaml.safe_load((tmp_path / "forecast" / "hpa.yaml").read_text())
