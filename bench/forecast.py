@@ -1,6 +1,6 @@
 """`python -m bench forecast`: which model to serve, and what 1,000 forecast rules cost.
 
-Two parts:
+Two parts (`both`):
 
 - **models**: each candidate of adapter/forecast/model.py on each trace of
   bench/forecast_traces.py (14 days of history, judged on the held-out 15th), as the
@@ -12,6 +12,10 @@ Two parts:
 - **engine**: N rules (default 1,000) over 14 days of history in a real Prometheus,
   refreshed by the server's own Forecaster on an injected clock: Prometheus queries per
   refresh, refresh time, RSS.
+
+And, not in `both`: **ramps**, reactive and forecast HPAs over a grid on the steep-ramps
+trace's held-out day; **tune**, `surge tune` with and without `--forecast` on a week of it
+(bench/forecast_tune.py; `--workdir` keeps its files).
 """
 
 from __future__ import annotations
