@@ -17,13 +17,12 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Self
 
-import yaml
-
 from autoscaler.core.hpa import Options
 from surge.demo import readiness
 from surge.demo.localprom import free_port
 from tests.e2e.kubeapi import Kube, KubeError
 from tests.e2e.pki import FRONT_PROXY_CLIENT, LOOPBACK, PKI, make_pki
+from tests.support import kubeconfig
 
 BUILD_SCRIPT = Path(__file__).resolve().parent / "build.sh"
 SURGE_SERVICE = ("surge", "surge-system")  # the deploy/ manifests' Service: name, namespace
@@ -149,24 +148,10 @@ def _http_ok(url: str) -> bool:
 def write_kubeconfig(
     path: Path, server: str, ca: Path, *, cert: tuple[Path, Path] | None = None, token: str = ""
 ) -> Path:
-    user: dict[str, str] = {"token": token}
+    user = {"token": token}
     if cert:
         user = {"client-certificate": str(cert[0]), "client-key": str(cert[1])}
-    path.write_text(
-        yaml.safe_dump(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "clusters": [
-                    {"name": "e2e", "cluster": {"server": server, "certificate-authority": str(ca)}}
-                ],
-                "users": [{"name": "e2e", "user": user}],
-                "contexts": [{"name": "e2e", "context": {"cluster": "e2e", "user": "e2e"}}],
-                "current-context": "e2e",
-            }
-        )
-    )
-    return path
+    return kubeconfig.write_kubeconfig(path, server, ca=ca, user=user, name="e2e")
 
 
 class ControlPlane:

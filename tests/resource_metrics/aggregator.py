@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import Any, Self
 
 import aiohttp
-import yaml
 from aiohttp import web
+
+from tests.support import kubeconfig
 
 _METRICS_PREFIX = "/apis/metrics.k8s.io"
 
@@ -102,18 +103,4 @@ class AggregatorStandin:
         self._loop.close()
 
     def write_kubeconfig(self, path: Path, namespace: str = "default") -> Path:
-        config = {
-            "apiVersion": "v1",
-            "kind": "Config",
-            "clusters": [{"name": "aggregated", "cluster": {"server": self.url}}],
-            "users": [{"name": "test", "user": {}}],
-            "contexts": [
-                {
-                    "name": "aggregated",
-                    "context": {"cluster": "aggregated", "user": "test", "namespace": namespace},
-                }
-            ],
-            "current-context": "aggregated",
-        }
-        path.write_text(yaml.safe_dump(config, sort_keys=False))
-        return path
+        return kubeconfig.write_kubeconfig(path, self.url, namespace=namespace, name="aggregated")

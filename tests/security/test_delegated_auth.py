@@ -23,6 +23,7 @@ from tests.security.conftest import (
     https_get,
     launch,
 )
+from tests.support import kubeconfig
 from tests.support.kube_standin import AccessRule, KubeStandinThread, TokenUser
 from tests.support.oracle import ConstantData
 
@@ -347,27 +348,8 @@ def _kubectl(
         user = {"client-certificate": str(identity.cert), "client-key": str(identity.key)}
     if token:
         user["token"] = token
-    config = tmp / "kubeconfig"
-    config.write_text(
-        json.dumps(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "clusters": [
-                    {
-                        "name": "surge",
-                        "cluster": {
-                            "server": f"https://127.0.0.1:{surge.port}",
-                            "certificate-authority": str(surge.ca),
-                        },
-                    }
-                ],
-                "users": [{"name": "u", "user": user}],
-                "contexts": [{"name": "c", "context": {"cluster": "surge", "user": "u"}}],
-                "current-context": "c",
-            }
-        )
-    )
+    server = f"https://127.0.0.1:{surge.port}"
+    config = kubeconfig.write_kubeconfig(tmp / "kubeconfig", server, ca=surge.ca, user=user)
     env = {"PATH": os.environ.get("PATH", ""), "KUBECONFIG": str(config), "HOME": str(tmp)}
     return subprocess.run(
         ["kubectl", "get", "--raw", path],

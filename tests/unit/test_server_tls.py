@@ -14,6 +14,7 @@ import pytest
 import trustme
 
 from apiservice.server import APIServer, build_app
+from tests.support import kubeconfig
 from tests.unit.conftest import CM, MemoryProvider
 
 
@@ -45,27 +46,12 @@ async def test_serves_tls(tls_server: tuple[APIServer, Path]) -> None:
 
 
 async def kubectl(directory: Path, port: int, *args: str) -> tuple[int, str, str]:
-    config = directory / "kubeconfig"
-    config.write_text(
-        json.dumps(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "clusters": [
-                    {
-                        "name": "surge",
-                        "cluster": {
-                            "server": f"https://127.0.0.1:{port}",
-                            "certificate-authority": str(directory / "ca.pem"),
-                        },
-                    }
-                ],
-                # a token only so that kubectl does not prompt; this server does not check it
-                "users": [{"name": "test", "user": {"token": "unused"}}],
-                "contexts": [{"name": "surge", "context": {"cluster": "surge", "user": "test"}}],
-                "current-context": "surge",
-            }
-        )
+    config = kubeconfig.write_kubeconfig(
+        directory / "kubeconfig",
+        f"https://127.0.0.1:{port}",
+        ca=directory / "ca.pem",
+        # a token only so that kubectl does not prompt; this server does not check it
+        user={"token": "unused"},
     )
     env = {"PATH": os.environ.get("PATH", ""), "KUBECONFIG": str(config), "HOME": str(directory)}
     process = await asyncio.create_subprocess_exec(

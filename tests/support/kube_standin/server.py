@@ -13,10 +13,10 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Self
 
-import yaml
 from aiohttp import web
 
 from apiservice.selectors import SelectorError, parse_selector
+from tests.support import kubeconfig
 from tests.support.kube_standin.access import AccessRule, TokenUser, _review_body
 from tests.support.kube_standin.errors import (
     StandinError,
@@ -130,22 +130,7 @@ class KubeStandin:
 
     def write_kubeconfig(self, path: Path, namespace: str = "default") -> Path:
         """A kubeconfig for this server: plain HTTP, no credentials."""
-        config = {
-            "apiVersion": "v1",
-            "kind": "Config",
-            "clusters": [{"name": "standin", "cluster": {"server": self.url}}],
-            "users": [{"name": "standin", "user": {}}],
-            "contexts": [
-                {
-                    "name": "standin",
-                    "context": {"cluster": "standin", "user": "standin", "namespace": namespace},
-                }
-            ],
-            "current-context": "standin",
-            "preferences": {},
-        }
-        path.write_text(yaml.safe_dump(config, sort_keys=False))
-        return path
+        return kubeconfig.write_kubeconfig(path, self.url, namespace=namespace, name="standin")
 
     # ----- control API -----
     @property
