@@ -17,12 +17,17 @@ SOURCES = ("Dockerfile", ".dockerignore", "pyproject.toml", "README.md")
 PACKAGES = ("apiservice", "adapter", "autoscaler", "surge", "bench", "deploy/image")
 
 
-def _buildah(env: dict[str, str], *args: str) -> str:
+def _run(env: dict[str, str], *argv: str, timeout: float = 300) -> str:
+    """The command's stdout; a failure fails the test with its stderr."""
     done = subprocess.run(
-        [str(BUILDAH), *args], capture_output=True, text=True, timeout=300, env=env, check=False
+        argv, capture_output=True, text=True, timeout=timeout, env=env, check=False
     )
-    assert done.returncode == 0, f"buildah {' '.join(args)}: {done.stderr}"
+    assert done.returncode == 0, f"{' '.join(argv)}: {done.stderr[-3000:]}"
     return done.stdout.strip()
+
+
+def _buildah(env: dict[str, str], *args: str) -> str:
+    return _run(env, str(BUILDAH), *args)
 
 
 def _image(env: dict[str, str], label: str, *name: str) -> str:
@@ -39,13 +44,7 @@ def _ids(env: dict[str, str]) -> set[str]:
 
 def test_build_removes_the_image_it_replaced_and_nothing_else(tmp_path: Path) -> None:
     shared = dict(os.environ)
-    base = subprocess.run(
-        ["bash", str(ROOT / "deploy/image/base.sh")],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=True,
-    ).stdout.strip()
+    base = _run(shared, "bash", str(ROOT / "deploy/image/base.sh"), timeout=900)
     _buildah(shared, "push", "--quiet", base, f"oci-archive:{tmp_path / 'base.tar'}:{base}")
     own = {**shared, "SURGE_CONTAINERS": str(tmp_path / "store")}
     _buildah(own, "pull", "--quiet", f"oci-archive:{tmp_path / 'base.tar'}")
@@ -61,15 +60,7 @@ def test_build_removes_the_image_it_replaced_and_nothing_else(tmp_path: Path) ->
     ignore = shutil.ignore_patterns("__pycache__", "*.py[co]")
     for name in PACKAGES:
         shutil.copytree(ROOT / name, repo / name, ignore=ignore)
-    done = subprocess.run(
-        ["bash", str(repo / "deploy/image/build.sh")],
-        capture_output=True,
-        text=True,
-        timeout=1800,
-        env=own,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
+    _run(own, "bash", str(repo / "deploy/image/build.sh"), timeout=1800)
 
     built = _buildah(own, "images", "--quiet", "--no-trunc", SERVER_IMAGE).removeprefix("sha256:")
     ids = _ids(own)

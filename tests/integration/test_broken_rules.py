@@ -20,18 +20,11 @@ from typing import Any
 
 import yaml
 
+from bench.commands import DEPLOYMENT_PATH, PODS_PATH
 from tests.integration.conftest import SEED_RULES
 from tests.support.oracle import ConstantData
 from tests.support.surge_process import SurgeProcess
 
-PODS_PATH = (
-    "/apis/custom.metrics.k8s.io/v1beta2/namespaces/ai-platform/pods/*/http_requests_waiting"
-    "?labelSelector=app%3Dai-service"
-)
-DEPLOYMENT_PATH = (
-    "/apis/custom.metrics.k8s.io/v1beta2/namespaces/ai-platform/deployments.apps/ai-service/"
-    "ai_llm_response_time_p99_seconds"
-)
 # the line of the rule's override naming the Deployment
 OVERRIDE_LINE = (
     SEED_RULES.read_text()
