@@ -273,6 +273,8 @@ def _both(run: Any, part: Any, start: float, split: float, end: float, holdout: 
 
 
 def _forecast_notes(added: dict[str, Any] | None) -> list[str]:
+    from adapter.go.durations import format_duration
+
     if added is None:
         return []
     mine, other = added["withForecast"], added["reactive"]
@@ -291,9 +293,9 @@ def _forecast_notes(added: dict[str, Any] | None) -> list[str]:
         ]
     return [
         f"forecast metric {added['metric']} added (Object, the Deployment's QPS ahead by "
-        f"{added['leadSeconds']:g} s): target AverageValue {added['targetAverageValue']} a "
-        f"pod; {versus}; its rule is in surge.yaml: serve it with `surge serve "
-        "--forecast-config surge.yaml`"
+        f"{format_duration(added['leadSeconds'])}): target AverageValue "
+        f"{added['targetAverageValue']} a pod; {versus}; its rule is in surge.yaml: "
+        "serve it with `surge serve --forecast-config surge.yaml`"
     ]
 
 

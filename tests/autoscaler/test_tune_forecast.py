@@ -148,3 +148,27 @@ def test_history_before_start_counts_for_the_length(tmp_path: Path) -> None:
     forecast.check_length(rule, MONDAY, MONDAY + 3 * 86400)
     with pytest.raises(forecast.ForecastError, match=r"covers 2\.00 days"):
         forecast.check_length(rule, MONDAY, MONDAY + 2 * 86400)
+
+
+def test_the_report_says_whether_the_forecast_was_added_with_its_target_and_lead() -> None:
+    from surge.tune import _forecast_notes
+
+    def judged(pod_hours: float, attainment: float) -> dict[str, float]:
+        return {"podHours": pod_hours, "attainment": attainment}
+
+    added = {
+        "added": True,
+        "metric": "ai_service_qps_forecast",
+        "targetAverageValue": "98700m",
+        "leadSeconds": 210.0,
+        "withForecast": {"tuningDays": judged(1030, 0.995), "heldOut": judged(178.2, 0.9936)},
+        "reactive": {"tuningDays": judged(1038.5, 0.992), "heldOut": judged(188.2, 0.9927)},
+    }
+    (line,) = _forecast_notes(added)
+    assert "ai_service_qps_forecast added" in line and "ahead by 3m30s" in line
+    assert "target AverageValue 98700m a pod" in line and "on the held-out days" in line
+    assert "178.2 pod-hours at 99.36% with the forecast, 188.2 at 99.27%" in line
+    assert "(-5.3%)" in line and "surge.yaml" in line
+    (line,) = _forecast_notes({**added, "added": False})
+    assert line.startswith("forecast metric ai_service_qps_forecast not added")
+    assert _forecast_notes(None) == []
