@@ -1,8 +1,9 @@
 """`surge tune`: the HPA that meets a latency objective at the fewest pod-hours.
 
 It reads the HPA as applied, replays traffic through a capacity model with the simulator,
-searches targets, minReplicas and behavior (autoscaler.tune.search) and writes what it
-found next to the numbers that justify it; it applies nothing.
+searches targets, minReplicas and behavior (autoscaler.tune.search; with `--forecast`, also
+the HPA with a forecast metric added, autoscaler.tune.forecast) and writes what it found
+next to the numbers that justify it; it applies nothing.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ SEARCH_BUDGET = 70  # about how many candidates a search judges, for the progres
 
 def _simulate_args(args: TuneOptions) -> SimulateOptions:
     """The flags as `surge simulate` reads them, to share its reading of the inputs (no
-    timeline, and no forecast rules: tune scales on what the capacity model serves)."""
+    timeline, and no forecast rules file: `--forecast` makes its own rule)."""
     return SimulateOptions(
         **{f.name: getattr(args, f.name) for f in fields(SimulateOptions) if hasattr(args, f.name)}
     )
