@@ -18,7 +18,7 @@ from autoscaler.simulation.scenario import Traffic
 
 DAY_S = 86400
 # 2026-11-30 00:00 UTC, a Monday: weekly traces put their weekend on days 5 and 6.
-MONDAY = 1796083200
+MONDAY = 1795996800
 DAYS = 15
 
 

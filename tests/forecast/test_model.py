@@ -11,7 +11,7 @@ import pytest
 from adapter.forecast.model import DAY_S, MODELS, Curve, Fit, Series, detect_period, fit, served
 
 STEP = 300.0
-START = 1796083200.0  # a Monday 00:00 UTC
+START = 1795996800.0  # a Monday 00:00 UTC
 
 
 def daily(

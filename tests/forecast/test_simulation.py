@@ -16,7 +16,7 @@ from autoscaler.simulation.traffic import TraceTraffic
 from surge.cli import main as cli
 
 DAY = 86400.0
-START = 1796083200.0  # Monday 00:00 UTC
+START = 1795996800.0  # Monday 00:00 UTC
 RAMP = 8 * 3600.0  # 150 -> 1,100 QPS in six minutes at 08:00 every day
 RULES = parse_forecast_config(
     """\
