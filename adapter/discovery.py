@@ -86,6 +86,10 @@ class SeriesRegistry:
         """Every rule is skipped: the server has nothing it could serve."""
         return self.rules > 0 and len(self.broken) == self.rules
 
+    def resources(self) -> set[GroupResource]:
+        """The resources custom metrics are served for: those a request may select."""
+        return {info.group_resource for info in self.custom}
+
     def broken_for(self, metric: str) -> BrokenRule | None:
         """The skipped rule that would have named `metric`, for the 404's message."""
         return next((b for b in self.broken if metric in b.metrics), None)

@@ -20,12 +20,15 @@ import yaml
 from adapter.resources import BUILTIN, APIResource, ResourceMapper, guess_plural
 from apiservice.errors import ServiceUnavailable
 from apiservice.kube import KubeClient
+from apiservice.provider import GroupResource
 from apiservice.selectors import Selector
 
 log = logging.getLogger(__name__)
 
 _META_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
 _META_ONE = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json"
+# Objects per list request: client-go's reflector pages by 500 too.
+LIST_PAGE = 500
 
 
 class ObjectsFileError(ValueError):
@@ -52,6 +55,11 @@ class ObjectIndex(Protocol):
         self, res: APIResource, namespace: str, selector: Selector
     ) -> list[ObjectMeta]:
         """The same objects with their namespaces and labels (PodMetrics carry both)."""
+        ...
+
+    def prime(self, resources: Iterable[GroupResource]) -> None:
+        """Start indexing `resources` now, not at their first request: `ready` then
+        waits for their first list, as kube-apiserver waits for its informers."""
         ...
 
     def ready(self) -> bool: ...
@@ -163,6 +171,9 @@ class StaticObjects:
     ) -> list[ObjectMeta]:
         store = self._objects.get(res)
         return store.select(namespace, selector, res.namespaced) if store else []
+
+    def prime(self, resources: Iterable[GroupResource]) -> None:
+        return None  # read whole from the file
 
     def ready(self) -> bool:
         return True
@@ -306,11 +317,23 @@ class ClusterObjects:
             params = {"labelSelector": str(selector)} if not selector.empty else {}
             body = await self.api.get(_collection_path(res, namespace), params, _META_LIST)
             return _Store(map(_meta, body.get("items") or [])).select("", selector, False)
+        informer = self._informer(res)
+        await informer.synced()
+        return informer.store.select(namespace, selector, res.namespaced)
+
+    def _informer(self, res: APIResource) -> _Informer:
         informer = self._informers.get(res)
         if informer is None:
             informer = self._informers[res] = _Informer(self.api, res)
-        await informer.synced()
-        return informer.store.select(namespace, selector, res.namespaced)
+        return informer
+
+    def prime(self, resources: Iterable[GroupResource]) -> None:
+        if not self.watch:
+            return  # one list per request: nothing to keep
+        for gr in resources:
+            res = self.mapper.resource_for(gr)
+            if res is not None:
+                self._informer(res).primed = True
 
     async def refresh(self) -> None:
         """Discovery again: a CRD installed (or removed) since the last is picked up."""
@@ -320,10 +343,13 @@ class ClusterObjects:
             log.warning("discovery failed, keeping the resources last discovered: %s", err)
 
     def ready(self) -> bool:
-        """Every index has been listed once. A later outage of the API does not make the
-        server unready: it answers from the last index (as kube-apiserver's own readiness
-        only waits for the informers' first sync), and `live` tells the outage."""
-        return all(i.listed for i in self._informers.values())
+        """Every index has been listed once; a primed one whose first list failed (the
+        API down, or listing refused) counts too, so one resource cannot hold every
+        metric unready: its requests answer 503 while it retries. A later outage of the
+        API does not make the server unready: it answers from the last index (as
+        kube-apiserver's own readiness only waits for the informers' first sync), and
+        `live` tells the outage."""
+        return all(i.listed or (i.primed and i.tried) for i in self._informers.values())
 
     def live(self) -> bool:
         """Every index is being kept current by its watch."""
@@ -345,6 +371,7 @@ class _Informer:
         self.res = res
         self.store = _Store()
         self.healthy = False
+        self.primed = False  # started before any request asked for it
         self._synced = asyncio.Event()
         self._tried = asyncio.Event()
         self._error: Exception | None = None
@@ -354,6 +381,10 @@ class _Informer:
     def listed(self) -> bool:
         return self._synced.is_set()
 
+    @property
+    def tried(self) -> bool:
+        return self._tried.is_set()
+
     async def synced(self) -> None:
         """Wait for the first list; if it failed, say so (the informer keeps retrying)."""
         await self._tried.wait()
@@ -361,12 +392,23 @@ class _Informer:
             raise self._error or ServiceUnavailable(f"cannot list {self.res.resource}")
 
     async def _list(self) -> str:
-        body = await self.api.get(_collection_path(self.res), {}, _META_LIST)
-        self.store = _Store(map(_meta, body.get("items") or []))
+        """The whole collection, LIST_PAGE objects a request (`limit`/`continue`, as
+        client-go's reflector pages): one page's JSON at a time in memory, not the
+        cluster's, and the event loop free between pages."""
+        store, params = _Store(), {"limit": str(LIST_PAGE)}
+        while True:
+            body = await self.api.get(_collection_path(self.res), params, _META_LIST)
+            for item in body.get("items") or ():
+                store.put(_meta(item))
+            meta = body.get("metadata") or {}
+            if not meta.get("continue"):
+                break
+            params = {"limit": str(LIST_PAGE), "continue": str(meta["continue"])}
+        self.store = store
         self._synced.set()
         self._tried.set()
         self.healthy = True
-        return str((body.get("metadata") or {}).get("resourceVersion", ""))
+        return str(meta.get("resourceVersion", ""))
 
     async def _run(self) -> None:
         version = ""

@@ -69,11 +69,12 @@ FIGURES = (
     "rss_mb",
     "max_age_s",
     "freshness_s",
+    "ready_s",
 )
 # Ratios to Surge only for figures that measure the same work: not the oldest answer or
 # the freshness bound (properties, not costs); for the bare handler, which neither asks
 # Prometheus nor reads objects, only its latency and throughput (the bound).
-NO_RATIO = frozenset({"max_age_s", "freshness_s"})
+NO_RATIO = frozenset({"max_age_s", "freshness_s", "ready_s"})
 BARE_RATIOS = frozenset({"p50_ms", "p99_ms", "rps"})
 
 # A real cluster's clock: the HPA controller's sync period and Surge's defaults.
@@ -585,6 +586,7 @@ class Server:
     process: Process
     url: str
     kube_pids: list[int] = field(default_factory=list)
+    ready_s: float | None = None  # from its launch to ready (the adapters)
 
     def stop(self) -> None:
         self.process.stop()
@@ -622,7 +624,7 @@ async def start_surge(ws: Workspace, engine: str, kube: FleetKube) -> Server:
     server = Server(process, f"https://{LOOPBACK}:{port}", kube.pids())
     process.start()
     try:
-        await _wait_listed(server, ws)
+        await _wait_ready(server, ws)
     except BaseException:
         server.stop()
         raise
@@ -655,15 +657,24 @@ async def start_bare(ws: Workspace, kube: FleetKube) -> Server:
     return server
 
 
-async def _wait_listed(server: Server, ws: Workspace) -> None:
+async def _wait_ready(server: Server, ws: Workspace) -> None:
+    """Until /readyz answers 200 (Surge: its object index listed, its series too) and
+    discovery lists every metric (PA: after its first Prometheus poll); `ready_s` is the
+    time since the launch."""
     client = Client(server.url, ws.ssl_context(), 1)
+    started = time.monotonic()
+
+    async def ready() -> bool:
+        return (await client.get("/readyz"))[0] == 200 and await _lists_metrics(client, ws.catalog)
+
     try:
         await wait_until(
-            f"discovery listing {len(ws.catalog)} metrics",
-            lambda: _lists_metrics(client, ws.catalog),
+            f"/readyz and discovery listing {len(ws.catalog)} metrics",
+            ready,
             server.process,
             ws.startup_limit_s(),
         )
+        server.ready_s = time.monotonic() - started
     finally:
         await client.close()
 
@@ -745,7 +756,7 @@ async def start_prometheus_adapter(ws: Workspace, build: AdapterBuild, kube: Fle
     )
     try:
         server.process.start()
-        await _wait_listed(server, ws)
+        await _wait_ready(server, ws)
     except BaseException:
         server.stop()
         raise
@@ -869,6 +880,7 @@ async def measure(
         "rss_mb": _round(peak_rss, 1),
         "max_age_s": _round(tally.max_age_s, 3) if check else None,
         "freshness_s": freshness_s,
+        "ready_s": _round(server.ready_s, 2),
         # what the figures above rest on
         "syncs": _round(syncs, 3),
         "rss_end_mb": _round(rss_now, 1),
@@ -1116,6 +1128,7 @@ _ROWS = (
     ("rss_mb", "adapter peak RSS (MB)"),
     ("max_age_s", "oldest answer (s)"),
     ("freshness_s", "freshness bound (s)"),
+    ("ready_s", "start-up to ready (s)"),
 )
 _CONTEXT_ROWS = (
     ("syncs", "measured syncs"),

@@ -177,6 +177,9 @@ async def serve(options: ServeOptions, on_ready: Callable[[], None] | None = Non
             await b.discovery.relist()
         except Exception as err:
             log.error("first series listing failed, retrying every relist interval: %s", err)
+        # Index the metrics' objects now: ready once they are listed, not at the first
+        # request (which would wait for the list of every pod of the cluster).
+        b.objects.prime(b.discovery.registry.resources())
         tasks.append(asyncio.create_task(b.discovery.run(), name="series-relist"))
         tasks.append(asyncio.create_task(tls.watch(), name="serving-cert-reload"))
         await b.engine.start()

@@ -59,11 +59,13 @@ def test_every_mode_reports_every_figure(result: dict[str, Any]) -> None:
 
 def test_figures_that_do_not_apply_are_null(result: dict[str, Any]) -> None:
     bare = result["modes"]["bare"]
-    for name in ("queries_per_sync", "prometheus_cpu_s", "max_age_s", "freshness_s"):
+    for name in ("queries_per_sync", "prometheus_cpu_s", "max_age_s", "freshness_s", "ready_s"):
         assert bare[name] is None, name
     for mode in ("naive", "prometheus-adapter"):
         assert result["modes"][mode]["freshness_s"] is None
         assert result["modes"][mode]["max_age_s"] is not None
+    for mode in ("surge", "naive", "prometheus-adapter"):
+        assert result["modes"][mode]["ready_s"] > 0, mode
 
 
 def test_every_answer_is_the_fleets_value(result: dict[str, Any]) -> None:
