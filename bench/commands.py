@@ -366,6 +366,16 @@ def cases(work: Workspace) -> list[Case]:
             1,
             "Kubernetes API unreachable",
         ),
+        # authentication on (no cluster here): the missing rules file is what is named
+        Case(
+            "serve, rules file missing, authentication on",
+            (
+                *("serve", "--config", str(work.root / "missing.yaml"), "--objects", objects),
+                *("--prometheus-url", dead, "--secure-port=0", f"--cert-dir={work.root / 'certs'}"),
+            ),
+            2,
+            "missing.yaml: unable to read the config file",
+        ),
         # a resource the objects do not serve: the rule is skipped, its 404 says why
         Case(
             "check, unmappable resource",

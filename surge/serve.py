@@ -158,6 +158,8 @@ async def serve(options: ServeOptions, on_ready: Callable[[], None] | None = Non
     _tls_settings(serving)
     async with contextlib.AsyncExitStack() as stack:
         tasks: list[asyncio.Task[None]] = []
+        # The input files before authentication: a missing rules file is named as one.
+        b = await stack.enter_async_context(backend(options.backend, watch=True))
         if serving.insecure_skip_auth:
             log.warning(
                 "AUTHENTICATION IS OFF (--insecure-skip-auth): every caller reaching port %d "
@@ -172,7 +174,6 @@ async def serve(options: ServeOptions, on_ready: Callable[[], None] | None = Non
             trust.on_change = lambda current: tls.set_client_cas(current.pem())
             if delegation.follow is not None:
                 tasks.append(asyncio.create_task(delegation.follow(), name="auth-configmap"))
-        b = await stack.enter_async_context(backend(options.backend, watch=True))
         try:
             await b.discovery.relist()
         except Exception as err:
