@@ -176,7 +176,8 @@ class ControllerWorkspace(storm.Workspace):
     def write(self, services: list[fleet.Service]) -> None:
         self.rules.write_text(fleet.rules(self.catalog))
         hpas = [hpa_object(s, self.catalog) for s in services]
-        self.objects.write_text(objects_lines([*fleet.objects(services), *hpas]))
+        home = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": SURGE_SERVICE[1]}}
+        self.objects.write_text(objects_lines([home, *fleet.objects(services), *hpas]))
         self.cert, self.key = self.pki.surge.cert, self.pki.surge.key
 
     def client_ca(self) -> list[str]:
@@ -201,12 +202,7 @@ def _apply(kube: Kube, collection: str, obj: dict[str, Any]) -> None:
 def point_apiservices(kube: Kube, port: int, ca: Path) -> None:
     """The Service (ExternalName localhost, as tests/e2e registers Surge) and the
     custom.metrics.k8s.io APIServices, pointed at `port`."""
-    name, namespace = SURGE_SERVICE
-    with contextlib.suppress(ApiError):
-        kube.create(
-            "/api/v1/namespaces",
-            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}},
-        )
+    name, namespace = SURGE_SERVICE  # the namespace is made with the fleet (write())
     _apply(
         kube,
         f"/api/v1/namespaces/{namespace}/services",

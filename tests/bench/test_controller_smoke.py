@@ -23,6 +23,8 @@ from bench import controller, fleet
 ROOT = Path(__file__).resolve().parents[2]
 HPAS, NAMESPACES, COMPRESSION, SYNCS = 6, 2, 5.0, 2
 PA_BUILD_TIMEOUT_S = 900
+# Metric requests that may straddle a window's two ends: 5 workers x 2 metrics x 2 ends.
+IN_FLIGHT = 20
 
 pytestmark = pytest.mark.timeout(PA_BUILD_TIMEOUT_S + 400)
 
@@ -62,10 +64,11 @@ def test_every_hpa_is_active_with_either_adapter(result: dict[str, Any]) -> None
 def test_the_controllers_own_metrics_are_read(result: dict[str, Any]) -> None:
     for name in controller.ADAPTERS:
         figures = result["adapters"][name]
-        # Every HPA is reconciled about once a period; each computes its 2 metrics.
+        # Each reconciliation computes the HPA's 2 metrics; at each end of the window the
+        # 5 workers may hold a reconciliation whose computations fall on the other side.
         assert figures["reconciliations_per_sync"] > 0, name
         assert figures["computations_per_sync"] == pytest.approx(
-            2 * figures["reconciliations_per_sync"], rel=0.01
+            2 * figures["reconciliations_per_sync"], abs=IN_FLIGHT / figures["syncs"] + 0.2
         )
         assert 0 < figures["reconcile_mean_ms"] <= figures["reconcile_p99_ms"] * 1.0001
         assert 0 < figures["computation_mean_ms"]
@@ -79,7 +82,9 @@ def test_surge_batches_where_prometheus_adapter_queries_per_request(
 ) -> None:
     surge, pa = result["adapters"]["surge"], result["adapters"]["prometheus-adapter"]
     # prometheus-adapter: one query per metric request the controller makes.
-    assert pa["queries_per_sync"] == pytest.approx(pa["computations_per_sync"], rel=0.15)
+    assert pa["queries_per_sync"] == pytest.approx(
+        pa["computations_per_sync"], abs=IN_FLIGHT / pa["syncs"] + 0.2
+    )
     assert 0 < surge["queries_per_sync"] < pa["queries_per_sync"]
     assert result["ratios"]["queries_per_sync"] == pytest.approx(
         pa["queries_per_sync"] / surge["queries_per_sync"], rel=1e-2
