@@ -70,8 +70,9 @@ def test_the_controllers_own_metrics_are_read(result: dict[str, Any]) -> None:
         assert figures["computations_per_sync"] == pytest.approx(
             2 * figures["reconciliations_per_sync"], abs=IN_FLIGHT / figures["syncs"] + 0.2
         )
-        assert 0 < figures["reconcile_mean_ms"] <= figures["reconcile_p99_ms"] * 1.0001
-        assert 0 < figures["computation_mean_ms"]
+        # (a p99 interpolated in its bucket may fall just below the mean: not compared)
+        for key in ("reconcile_mean_ms", "reconcile_p99_ms", "computation_mean_ms"):
+            assert figures[key] > 0, (name, key)
         assert figures["queue_depth_max"] is not None and figures["queue_depth_max"] >= 0
         for key in ("adapter_cpu_s", "rss_mb", "prometheus_cpu_s", "controller_cpu_s"):
             assert figures[key] > 0, (name, key)
