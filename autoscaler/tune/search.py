@@ -415,6 +415,8 @@ def tune(
             refined = check.largest_feasible(make, 0.5, 1.0, FULL_STEPS)
         if refined is not None:
             verdict = refined[1]
+    if verdict.met:  # what paid on the hardest day must pay over all the tuning days too
+        verdict = _fewest_changes(check, verdict)
     outcomes += check.outcomes
     return Result(verdict if verdict.met else None, verdict, tuple(outcomes), screen, full)
 

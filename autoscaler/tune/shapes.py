@@ -22,7 +22,7 @@ from typing import Any
 from autoscaler.simulation.capacity import PointsCapacity, parse
 from autoscaler.simulation.simulate import Run, ScenarioSource, Settings
 from autoscaler.simulation.traffic import TraceTraffic
-from autoscaler.tune import search
+from autoscaler.tune import search, space
 
 DAY_S = 86400.0
 T0 = 1_767_571_200.0  # Monday 2026-01-05 00:00 UTC
@@ -187,6 +187,7 @@ class Outcome:
     seconds: float  # the tune's CPU time
     wall_seconds: float  # and its wall time
     changes: list[dict[str, Any]]
+    knobs: space.Knobs  # what was chosen
 
     @property
     def ok(self) -> bool:
@@ -253,4 +254,5 @@ def run_shape(shape: Shape, days: int = 7, day_s: float = DAY_S, step_s: float =
         seconds,
         wall_seconds,
         changes,
+        chosen,
     )
