@@ -49,7 +49,11 @@ def _fit(args: CapacityOptions, out: TextIO) -> int:
         print(f"surge capacity fit: {err}", file=sys.stderr)
         return 1
     except ImportError as err:
-        print(f"surge capacity fit: needs pip install 'surge[tools]' ({err})", file=sys.stderr)
+        print(
+            f"surge capacity fit: needs the [tools] extra, pip install '.[tools]' in Surge's "
+            f"source ({err})",
+            file=sys.stderr,
+        )
         return 1
     try:
         with open(args.out, "w", encoding="utf-8") as f:

@@ -264,7 +264,8 @@ def main(args: SimulateOptions, out: TextIO | None = None) -> int:
     plot_path = DEFAULT_PLOT if args.plot is None and simreport.can_plot() else args.plot
     if plot_path and not simreport.can_plot():
         print(
-            "surge simulate: --plot needs matplotlib, not installed: pip install 'surge[tools]'",
+            "surge simulate: --plot needs matplotlib, not installed: the [tools] extra, "
+            "pip install '.[tools]' in Surge's source",
             file=sys.stderr,
         )
         return 1

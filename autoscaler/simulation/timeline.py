@@ -222,7 +222,7 @@ def read_prometheus(
     except ImportError as err:
         raise TimelineUnavailable(
             f"--prometheus-url needs the prometheus-api-client package: "
-            f"pip install 'surge[history]' ({err})"
+            f"the [history] extra, pip install '.[history]' in Surge's source ({err})"
         ) from None
 
     # A refused connection fails at once; an overloaded Prometheus gets two more tries.

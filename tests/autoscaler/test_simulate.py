@@ -257,7 +257,7 @@ def test_cli_without_matplotlib_plots_only_on_request(
     out, err = capsys.readouterr()
     assert code == 1 and not out and not list(tmp_path.iterdir())
     assert err.count("\n") == 1 and "--plot needs matplotlib" in err
-    assert "pip install 'surge[tools]'" in err
+    assert "pip install '.[tools]'" in err
     # The default plot is skipped, the rest of the report stands.
     code = cli(["simulate", "--scenario", "seed-workday", "--days", "0.25"])
     out, err = capsys.readouterr()

@@ -138,7 +138,8 @@ def test_server_image_goes_without_the_tools_extra(server: Container) -> None:
     assert done.returncode == 1 and not done.stdout
     # one line from surge (buildah adds its own about the exit status)
     assert done.stderr.splitlines()[0] == (
-        "surge simulate: --plot needs matplotlib, not installed: pip install 'surge[tools]'"
+        "surge simulate: --plot needs matplotlib, not installed: the [tools] extra, "
+        "pip install '.[tools]' in Surge's source"
     )
 
 
