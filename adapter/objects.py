@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +36,7 @@ class ObjectsFileError(ValueError):
     """An --objects file that cannot be used; the message is one line naming the problem."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ObjectMeta:
     namespace: str
     name: str
@@ -75,7 +76,9 @@ class ObjectIndex(Protocol):
 
 def _meta(obj: Any) -> ObjectMeta:
     meta = obj.get("metadata") or {}
-    return ObjectMeta(meta.get("namespace") or "", meta.get("name") or "", meta.get("labels") or {})
+    # one string per namespace, not one per object (JSON decoding makes each anew)
+    namespace = sys.intern(meta.get("namespace") or "")
+    return ObjectMeta(namespace, meta.get("name") or "", meta.get("labels") or {})
 
 
 class _Store:
