@@ -212,7 +212,7 @@ def check_length(rule: ForecastRule, first: float, split: float) -> None:
     season = rule.period_s or DAY_S
     if split - first < learn + season:
         raise ForecastError(
-            f"--forecast: the traffic before the held-out days covers "
+            f"--forecast: the traffic tuned on (before any held-out days) covers "
             f"{(split - first) / 86400:.2f} days; a forecast learns its season from "
             f"{learn / 86400:.2f} days of it and needs one more season ({season / 86400:.2f} "
             "days) to be tuned on: give a longer trace"

@@ -114,7 +114,10 @@ def short_trace(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--forecast"], "--forecast: the traffic before the held-out days covers 1.50 days"),
+        (
+            ["--forecast"],
+            "--forecast: the traffic tuned on (before any held-out days) covers 1.50 days",
+        ),
         (["--forecast-lead", "5m"], "--forecast-lead needs --forecast"),
         (["--forecast-query", "up"], "--forecast-query needs --forecast"),
         (["--forecast", "--forecast-lead", "0s"], "--forecast-lead must be positive"),
