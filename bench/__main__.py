@@ -6,7 +6,9 @@ import argparse
 import asyncio
 import json
 import sys
+from collections.abc import Callable, Coroutine, Iterable
 from pathlib import Path
+from typing import Any
 
 from bench import controller, forecast, kube, shared, storm, tune
 from surge.demo.localprom import PrometheusError
@@ -177,40 +179,22 @@ def main(argv: list[str] | None = None) -> int:
         concurrency=args.concurrency,
         loop_s=args.loop_seconds,
     )
-
-    from rich.console import Console
-
-    errors = Console(stderr=True)
     options = storm.Options(
         scenario,
         kube=args.kube or kube.default_kube(),
         modes=args.modes,
         pa_build_timeout_s=args.pa_build_timeout,
         workdir=args.workdir,
-        progress=lambda text: errors.log(text),
+        progress=_log,
     )
-    try:
-        result = asyncio.run(storm.run(options))
-    except KeyboardInterrupt:
-        errors.print("interrupted; every process the run started is stopped")
-        return 130
-    except (PrometheusError, kube.KubeError) as err:
-        errors.print(f"[red]cannot run the storm:[/red] {err}")
-        return 1
-    if args.json:
-        print(json.dumps(result))
-    else:
-        out = Console()
-        for part in storm.render(result):
-            out.print(part)
+    result = _run(storm.run(options), "the storm", storm.render, args.json)
+    if isinstance(result, int):
+        return result
     failed = [m for m in ("surge", "naive", "bare") if m in args.modes and not result["modes"][m]]
     return 1 if failed else 0
 
 
 def _controller(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
-    errors = Console(stderr=True)
     scenario = storm.Scenario(
         hpas=args.hpas,
         metrics=args.metrics,
@@ -222,24 +206,46 @@ def _controller(args: argparse.Namespace) -> int:
         scenario,
         pa_build_timeout_s=args.pa_build_timeout,
         workdir=args.workdir,
-        progress=lambda text: errors.log(text),
+        progress=_log,
         adapters=args.adapters,
     )
+    result = _run(controller.run(options), "the controller benchmark", controller.render, args.json)
+    if isinstance(result, int):
+        return result
+    return 1 if any(result["adapters"][a] is None for a in args.adapters) else 0
+
+
+def _log(text: str) -> None:
+    from rich.console import Console
+
+    Console(stderr=True).log(text)
+
+
+def _run(
+    run: Coroutine[Any, Any, dict[str, Any]],
+    what: str,
+    render: Callable[[dict[str, Any]], Iterable[Any]],
+    as_json: bool,
+) -> dict[str, Any] | int:
+    """A run that starts processes: its result printed, or the exit status it ended with."""
+    from rich.console import Console
+
+    errors = Console(stderr=True)
     try:
-        result = asyncio.run(controller.run(options))
+        result = asyncio.run(run)
     except KeyboardInterrupt:
         errors.print("interrupted; every process the run started is stopped")
         return 130
     except (PrometheusError, kube.KubeError) as err:
-        errors.print(f"[red]cannot run the controller benchmark:[/red] {err}")
+        errors.print(f"[red]cannot run {what}:[/red] {err}")
         return 1
-    if args.json:
+    if as_json:
         print(json.dumps(result))
     else:
         out = Console()
-        for part in controller.render(result):
+        for part in render(result):
             out.print(part)
-    return 1 if any(result["adapters"][a] is None for a in args.adapters) else 0
+    return result
 
 
 if __name__ == "__main__":
