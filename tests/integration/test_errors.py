@@ -246,8 +246,19 @@ def test_missing_objects_file_is_one_line(
     )
 
 
-def test_serve_refuses_to_start_without_auth(capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["serve", f"--config={SEED_RULES}", "--prometheus-url=http://127.0.0.1:1"])
+def test_serve_refuses_to_start_without_auth(
+    capsys: pytest.CaptureFixture[str], constant_objects: Path
+) -> None:
+    # The objects from a file: the input files are read before authentication, so without
+    # them the missing Kubernetes client would be named first.
+    code = main(
+        [
+            "serve",
+            f"--config={SEED_RULES}",
+            f"--objects={constant_objects}",
+            "--prometheus-url=http://127.0.0.1:1",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2
     assert "pass --insecure-skip-auth" in err
