@@ -26,10 +26,15 @@ EXTERNAL_VERSIONS = ("v1beta1",)
 JSON = dict[str, Any]
 
 # encoding/json escapes these inside strings (HTML safety and JavaScript line terminators).
-_GO_ESCAPES = str.maketrans(
-    {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
-)
-_GO_ESCAPED = ("<", ">", "&", "\u2028", "\u2029")
+_GO_ESCAPE = {
+    "<": "\\u003c",
+    ">": "\\u003e",
+    "&": "\\u0026",
+    "\u2028": "\\u2028",
+    "\u2029": "\\u2029",
+}
+_GO_ESCAPES = str.maketrans(_GO_ESCAPE)
+_GO_ESCAPED = tuple(_GO_ESCAPE)
 
 
 def encode(body: Any) -> bytes:
