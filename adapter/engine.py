@@ -101,7 +101,7 @@ class Values:
     evaluated_at: float
 
 
-@dataclass
+@dataclass(frozen=True)
 class EngineSettings:
     freshness_s: float = 10.0
     max_staleness_s: float = 120.0

@@ -10,6 +10,7 @@ import argparse
 import copy
 from typing import NoReturn
 
+from adapter.engine import EngineSettings
 from adapter.go.durations import format_duration, parse_duration
 from autoscaler.core.hpa import Options as HPAOptions
 from autoscaler.simulation.command import DEFAULT_PLOT, SimulateOptions
@@ -21,7 +22,6 @@ from surge.options import (
     BackendOptions,
     CapacityOptions,
     DemoOptions,
-    EngineOptions,
     LimitOptions,
     LogOptions,
     PrometheusOptions,
@@ -129,20 +129,20 @@ def _backend_flags(p: argparse.ArgumentParser) -> None:
     e.add_argument(
         "--engine",
         choices=["optimized", "naive"],
-        default=EngineOptions.kind,
+        default=BackendOptions.engine,
         help="naive: one query per request, no cache, as prometheus-adapter",
     )
     e.add_argument(
         "--freshness",
         type=_duration,
-        default=EngineOptions.freshness_s,
+        default=EngineSettings.freshness_s,
         metavar="DURATION",
         help="serve a snapshot while younger than this (default %(default)s)",
     )
     e.add_argument(
         "--max-staleness",
         type=_duration,
-        default=EngineOptions.max_staleness_s,
+        default=EngineSettings.max_staleness_s,
         metavar="DURATION",
         help="when Prometheus fails, serve the last snapshot up to this age, "
         "then answer 503 (default %(default)s)",
@@ -150,14 +150,14 @@ def _backend_flags(p: argparse.ArgumentParser) -> None:
     e.add_argument(
         "--max-concurrent-queries",
         type=int,
-        default=EngineOptions.max_concurrent_queries,
+        default=EngineSettings.max_concurrency,
         metavar="N",
         help="queries in flight to Prometheus at once (default %(default)s)",
     )
     e.add_argument(
         "--max-series-per-query",
         type=int,
-        default=EngineOptions.max_series_per_query,
+        default=EngineSettings.max_series_per_query,
         metavar="N",
         help="past this many series a batched query falls back to per-request "
         "queries (default %(default)s)",
@@ -165,7 +165,7 @@ def _backend_flags(p: argparse.ArgumentParser) -> None:
     e.add_argument(
         "--max-query-length",
         type=int,
-        default=EngineOptions.max_query_length,
+        default=EngineSettings.max_query_length,
         metavar="CHARS",
         help="split per-request name lists to stay below this (default %(default)s, "
         "under VictoriaMetrics' 16 KB)",
@@ -173,7 +173,7 @@ def _backend_flags(p: argparse.ArgumentParser) -> None:
     e.add_argument(
         "--refresh-idle-after",
         type=_duration,
-        default=EngineOptions.refresh_idle_after_s,
+        default=EngineSettings.idle_after_s,
         metavar="DURATION",
         help="stop refreshing a snapshot nobody asked for this long (default %(default)s)",
     )

@@ -28,7 +28,7 @@ async def start_scaler(
     # none, so streams are re-evaluated every --freshness instead.
     scaler = ExternalScaler(
         b.provider,
-        StreamHub(b.engine.changes, tick_s=options.backend.engine.freshness_s),
+        StreamHub(b.engine.changes, tick_s=options.backend.engine_settings.freshness_s),
         raw_query=b.provider.raw_query if options.scaler.allow_raw_query else None,
         registry=b.registry,
     )

@@ -42,23 +42,13 @@ class PrometheusOptions:
 
 
 @dataclass(frozen=True)
-class EngineOptions:
-    kind: Literal["optimized", "naive"] = "optimized"
-    freshness_s: float = EngineSettings.freshness_s
-    max_staleness_s: float = EngineSettings.max_staleness_s
-    max_concurrent_queries: int = EngineSettings.max_concurrency
-    max_series_per_query: int = EngineSettings.max_series_per_query
-    max_query_length: int = EngineSettings.max_query_length
-    refresh_idle_after_s: float = EngineSettings.idle_after_s
-
-
-@dataclass(frozen=True)
 class BackendOptions:
     """Rules, Prometheus, the engine and where objects come from: serve's and query's."""
 
     config: str
     prometheus: PrometheusOptions
-    engine: EngineOptions = field(default_factory=EngineOptions)
+    engine: Literal["optimized", "naive"] = "optimized"
+    engine_settings: EngineSettings = field(default_factory=EngineSettings)  # optimized's
     relist_interval_s: float = 600.0
     max_age_s: float | None = None  # None: the relist interval
     kubeconfig: str | None = None  # None, without objects: in-cluster
@@ -223,14 +213,14 @@ def backend_options(args: argparse.Namespace) -> BackendOptions:
     return BackendOptions(
         config=args.config,
         prometheus=prometheus_options(args),
-        engine=EngineOptions(
-            kind=args.engine,
+        engine=args.engine,
+        engine_settings=EngineSettings(
             freshness_s=args.freshness,
             max_staleness_s=args.max_staleness,
-            max_concurrent_queries=args.max_concurrent_queries,
+            idle_after_s=args.refresh_idle_after,
+            max_concurrency=args.max_concurrent_queries,
             max_series_per_query=args.max_series_per_query,
             max_query_length=args.max_query_length,
-            refresh_idle_after_s=args.refresh_idle_after,
         ),
         relist_interval_s=args.metrics_relist_interval,
         max_age_s=args.metrics_max_age,

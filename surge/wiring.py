@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry
 
 from adapter.config import AdapterConfig
 from adapter.discovery import SeriesDiscovery
-from adapter.engine import EngineSettings, NaiveEngine, OptimizedEngine
+from adapter.engine import NaiveEngine, OptimizedEngine
 from adapter.engine_protocol import Engine
 from adapter.forecast.provider import ForecastProvider
 from adapter.forecast.service import Forecaster, ForecastSettings
@@ -25,7 +25,7 @@ from adapter.resources_provider import ResourceMetricsSource
 from adapter.rules import load_config
 from apiservice.errors import APIError
 from apiservice.kube import KubeconfigError, load_client
-from surge.options import BackendOptions, EngineOptions, PrometheusOptions
+from surge.options import BackendOptions, PrometheusOptions
 
 log = logging.getLogger(__name__)
 
@@ -149,24 +149,24 @@ class Backend:
     forecaster: Forecaster | None = None  # --forecast-config
 
 
+_ENGINE_COUNTS = (  # (setting, flag): each at least 1
+    ("max_concurrency", "--max-concurrent-queries"),
+    ("max_series_per_query", "--max-series-per-query"),
+    ("max_query_length", "--max-query-length"),
+)
+
+
 def _engine(
-    options: EngineOptions, prometheus: PrometheusClient, registry: CollectorRegistry
+    options: BackendOptions, prometheus: PrometheusClient, registry: CollectorRegistry
 ) -> Engine:
-    if options.kind == "naive":
+    if options.engine == "naive":
         return NaiveEngine(prometheus)
-    for flag in ("max_concurrent_queries", "max_series_per_query", "max_query_length"):
-        if getattr(options, flag) < 1:
-            raise UsageError(f"--{flag.replace('_', '-')} must be at least 1")
-    if options.max_staleness_s < options.freshness_s:
+    settings = options.engine_settings
+    for field, flag in _ENGINE_COUNTS:
+        if getattr(settings, field) < 1:
+            raise UsageError(f"{flag} must be at least 1")
+    if settings.max_staleness_s < settings.freshness_s:
         raise UsageError("--max-staleness must not be shorter than --freshness")
-    settings = EngineSettings(
-        freshness_s=options.freshness_s,
-        max_staleness_s=options.max_staleness_s,
-        idle_after_s=options.refresh_idle_after_s,
-        max_concurrency=options.max_concurrent_queries,
-        max_series_per_query=options.max_series_per_query,
-        max_query_length=options.max_query_length,
-    )
     return OptimizedEngine(prometheus, settings, registry=registry)
 
 
@@ -205,7 +205,7 @@ def _forecaster(
         raise UsageError("--forecast-refit-interval must be above 0")
     settings = ForecastSettings(
         refit_interval_s=options.forecast_refit_interval_s,
-        max_staleness_s=options.engine.max_staleness_s,
+        max_staleness_s=options.engine_settings.max_staleness_s,
     )
     return Forecaster(config, prometheus, engine, settings, registry=registry)
 
@@ -237,7 +237,7 @@ async def backend(options: BackendOptions, *, watch: bool) -> AsyncIterator[Back
             max_age_s=options.max_age_s,
             refresh=objects.refresh,
         )
-        engine = _engine(options.engine, prometheus, registry)
+        engine = _engine(options, prometheus, registry)
         inner = PrometheusProvider(discovery.registry, objects, engine)
         provider: PrometheusProvider | ForecastProvider = inner
         resources = _resource_metrics(config, objects, engine)
