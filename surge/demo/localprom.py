@@ -34,7 +34,7 @@ from typing import Self
 
 import yaml
 
-from surge.demo.readiness import http_ok, wait_ready
+from surge.readiness import http_ok, wait_ready
 
 LOOPBACK = "127.0.0.1"
 OUT_OF_ORDER_WINDOW = "30d"

@@ -19,7 +19,7 @@ from typing import Self
 
 import trustme
 
-from surge.demo import readiness
+from surge import readiness
 from surge.demo.localprom import LOOPBACK, free_port
 
 BUILD_SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "build_prometheus_adapter.sh"

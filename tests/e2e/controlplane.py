@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Self
 
 from autoscaler.core.hpa import Options
-from surge.demo import readiness
+from surge import readiness
 from surge.demo.localprom import free_port
 from tests.e2e.kubeapi import Kube, KubeError
 from tests.e2e.pki import FRONT_PROXY_CLIENT, LOOPBACK, PKI, make_pki

@@ -21,8 +21,8 @@ import pytest
 import trustme
 import yaml
 
+from surge import readiness
 from surge.cli import main
-from surge.demo import readiness
 from surge.demo.localprom import free_port
 from tests.integration.conftest import SEED_RULES
 from tests.support.oracle import ConstantData

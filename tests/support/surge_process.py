@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Self
 
-from surge.demo import readiness
+from surge import readiness
 from surge.demo.localprom import free_port
 
 READY_WAIT_S = 60.0

@@ -11,7 +11,7 @@ import subprocess
 import urllib.request
 from pathlib import Path
 
-from surge.demo import readiness
+from surge import readiness
 from surge.demo.localprom import free_port
 
 

@@ -1,4 +1,4 @@
-"""surge.demo.readiness: a child that exits, or never passes its probe, is an error with
+"""surge.readiness: a child that exits, or never passes its probe, is an error with
 its log; one whose probe fails with OSError for a while is waited for."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from surge.demo.readiness import wait_ready
+from surge.readiness import wait_ready
 
 
 class NotReady(RuntimeError):
