@@ -11,8 +11,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Self
@@ -137,14 +135,6 @@ class Process:
             popen.wait(5)
 
 
-def _http_ok(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as resp:
-            return bool(resp.status == 200)
-    except (urllib.error.URLError, OSError):
-        return False
-
-
 def write_kubeconfig(
     path: Path, server: str, ca: Path, *, cert: tuple[Path, Path] | None = None, token: str = ""
 ) -> Path:
@@ -201,7 +191,7 @@ class ControlPlane:
                 "--log-level=warn",
             ],
         )
-        etcd.wait_ready(lambda: _http_ok(f"{client_url}/health"), timeout_s=30)
+        etcd.wait_ready(lambda: readiness.http_ok(f"{client_url}/health"), timeout_s=30)
 
     def start_apiserver(self) -> None:
         p = self.pki

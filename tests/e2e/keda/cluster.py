@@ -22,9 +22,10 @@ from typing import Any
 
 import yaml
 
+from surge import readiness
 from surge.demo.localprom import free_port
 from tests.e2e.cluster import APISERVICES
-from tests.e2e.controlplane import Process, _http_ok
+from tests.e2e.controlplane import Process
 from tests.e2e.helm.cluster import HelmCluster
 from tests.e2e.pki import LOOPBACK
 from tests.support.tools import tool_bin
@@ -180,7 +181,7 @@ class KedaCluster(HelmCluster):
         operator.start()
         self._stack.callback(operator.stop)
         ready = f"http://{LOOPBACK}:{self.keda_probe_port}/readyz"
-        operator.wait_ready(lambda: _http_ok(ready), timeout_s=90)
+        operator.wait_ready(lambda: readiness.http_ok(ready), timeout_s=90)
         adapter = Process(
             "keda-metrics-apiserver",
             [
