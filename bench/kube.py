@@ -76,6 +76,10 @@ class FleetKube(Protocol):
         """The API server's processes, whose CPU the storm reports beside each mode's."""
         ...
 
+    def store_pids(self) -> list[int]:
+        """The API's storage (etcd), part of the run's work, not of the machine's other load."""
+        ...
+
     def stop(self) -> None: ...
 
 
@@ -266,7 +270,13 @@ class RealKube:
             raise KubeError(f"creating the fleet in kube-apiserver: {err}") from None
 
     def pids(self) -> list[int]:
-        return [p.pid for p in self.plane.processes if p.name == "kube-apiserver" and p.running]
+        return self._pids("kube-apiserver")
+
+    def store_pids(self) -> list[int]:
+        return self._pids("etcd")
+
+    def _pids(self, name: str) -> list[int]:
+        return [p.pid for p in self.plane.processes if p.name == name and p.running]
 
     def stop(self) -> None:
         self.plane.stop()
@@ -306,6 +316,9 @@ class StandinKube:
 
     def pids(self) -> list[int]:
         return [self.process.pid] if self.process.running else []
+
+    def store_pids(self) -> list[int]:
+        return []  # the stand-in keeps its objects in its own process
 
     def stop(self) -> None:
         self.process.stop()

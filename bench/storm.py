@@ -586,6 +586,7 @@ class Server:
     process: Process
     url: str
     kube_pids: list[int] = field(default_factory=list)
+    store_pids: list[int] = field(default_factory=list)  # etcd's, under a real API
     ready_s: float | None = None  # from its launch to ready (the adapters)
 
     def stop(self) -> None:
@@ -621,7 +622,7 @@ async def start_surge(ws: Workspace, engine: str, kube: FleetKube) -> Server:
         "--log-level", "warning",
     ]  # fmt: skip
     process = Process(f"surge ({engine})", argv, ws.root / f"surge-{engine}.log")
-    server = Server(process, f"https://{LOOPBACK}:{port}", kube.pids())
+    server = Server(process, f"https://{LOOPBACK}:{port}", kube.pids(), kube.store_pids())
     process.start()
     try:
         await _wait_ready(server, ws)
@@ -640,7 +641,7 @@ async def start_bare(ws: Workspace, kube: FleetKube) -> Server:
         "--tls-private-key-file", str(ws.key),
     ]  # fmt: skip
     process = Process("bare handler", argv, ws.root / "bare.log")
-    server = Server(process, f"https://{LOOPBACK}:{port}", kube.pids())
+    server = Server(process, f"https://{LOOPBACK}:{port}", kube.pids(), kube.store_pids())
     process.start()
     client = Client(server.url, ws.ssl_context(), 1)
     try:
@@ -753,6 +754,7 @@ async def start_prometheus_adapter(ws: Workspace, build: AdapterBuild, kube: Fle
         Process("prometheus-adapter", argv, ws.root / "prometheus-adapter.log"),
         f"https://{LOOPBACK}:{port}",
         kube.pids(),
+        kube.store_pids(),
     )
     try:
         server.process.start()
@@ -773,6 +775,7 @@ class Reading:
     at: float
     adapter: float
     kube: float
+    store: float
     prometheus: float
     queries: float
     client: float
@@ -795,6 +798,7 @@ async def read_all(server: Server, prometheus: PrometheusReadings) -> Reading:
         at=time.monotonic(),
         adapter=cpu_seconds(server.process.pid),
         kube=sum(cpu_seconds(pid) for pid in server.kube_pids),
+        store=sum(cpu_seconds(pid) for pid in server.store_pids),
         prometheus=prometheus_cpu,
         queries=queries,
         client=own_cpu_seconds(),
@@ -807,7 +811,7 @@ def background_cores(before: Reading, after: Reading) -> float:
     figures measured while it is high are less trustworthy."""
     ours = sum(
         getattr(after, name) - getattr(before, name)
-        for name in ("adapter", "kube", "prometheus", "client")
+        for name in ("adapter", "kube", "store", "prometheus", "client")
     )
     return before.cores(after, max(0.0, after.machine - before.machine - ours))
 
@@ -905,6 +909,7 @@ async def measure(
         misses = lookups.get("miss", 0.0) - lookups_before.get("miss", 0.0)
         figures["cache_hit_share"] = _round(hits / max(1.0, hits + misses), 4)
     figures["kube_api_cpu_s"] = per_sync("kube")
+    figures["etcd_cpu_s"] = per_sync("store") if server.store_pids else None
     return figures
 
 
@@ -1137,6 +1142,7 @@ _CONTEXT_ROWS = (
     ("syncs", "measured syncs"),
     ("cache_hit_share", "answered from a snapshot"),
     ("rss_end_mb", "adapter RSS at the end (MB)"),
+    ("etcd_cpu_s", "etcd CPU s per sync"),
     ("sync_background_cores", "other load, sync phase (cores)"),
     ("loop_background_cores", "other load, closed loop (cores)"),
     ("loop_adapter_cores", "adapter cores, closed loop"),
