@@ -17,7 +17,7 @@ from adapter.forecast.rules import ForecastRule, load_forecast_config
 from adapter.rules import ConfigError
 from autoscaler.core.hpa import Options
 from autoscaler.core.objects import HorizontalPodAutoscaler
-from autoscaler.core.versions import Release, VersionError, release
+from autoscaler.core.versions import DEFAULT_VERSION, Release, VersionError, release
 from autoscaler.simulation import report as simreport
 from autoscaler.simulation import timeline as tl
 from autoscaler.simulation import traffic as tr
@@ -68,7 +68,7 @@ class SimulateOptions:
     hpa: str | None = None
     hpa_name: str | None = None
     capacity: str = "seed"
-    kubernetes_version: str = "1.37"
+    kubernetes_version: str = DEFAULT_VERSION
     initial_replicas: int | None = None
     ready_delay: float | None = None
     start: str | None = None
