@@ -315,7 +315,9 @@ def _policy(value: Any, path: str) -> ScalingPolicy:
     )
 
 
-def _rules(value: Any, path: str) -> ScalingRules | None:
+def read_scaling_rules(value: Any, path: str) -> ScalingRules | None:
+    """One direction of an HPA's behavior (scaleUp or scaleDown) as typed values; raises
+    CaseError naming the first bad field under `path`."""
     if value is None:
         return None
     obj = _object(value, path)
@@ -339,12 +341,6 @@ def _rules(value: Any, path: str) -> ScalingRules | None:
     )
 
 
-def read_scaling_rules(value: Any, path: str) -> ScalingRules | None:
-    """One direction of an HPA's behavior (scaleUp or scaleDown) as typed values; raises
-    CaseError naming the first bad field under `path`."""
-    return _rules(value, path)
-
-
 def _condition(value: Any, path: str) -> Condition:
     obj = _object(value, path)
     return Condition(
@@ -355,7 +351,9 @@ def _condition(value: Any, path: str) -> Condition:
     )
 
 
-def _hpa(value: Any) -> HorizontalPodAutoscaler:
+def read_hpa(value: Any) -> HorizontalPodAutoscaler:
+    """An autoscaling/v2 HorizontalPodAutoscaler object (as applied, or as the API returns
+    it) as typed values; raises CaseError naming the first bad field (hpa.spec...)."""
     obj = _object(value, "hpa")
     meta = _object(obj.get("metadata") or {}, "hpa.metadata")
     spec = _object(_field(obj, "spec", "hpa"), "hpa.spec")
@@ -367,8 +365,8 @@ def _hpa(value: Any) -> HorizontalPodAutoscaler:
     if spec.get("behavior") is not None:
         raw = _object(spec["behavior"], "hpa.spec.behavior")
         behavior = Behavior(
-            _rules(raw.get("scaleUp"), "hpa.spec.behavior.scaleUp"),
-            _rules(raw.get("scaleDown"), "hpa.spec.behavior.scaleDown"),
+            read_scaling_rules(raw.get("scaleUp"), "hpa.spec.behavior.scaleUp"),
+            read_scaling_rules(raw.get("scaleDown"), "hpa.spec.behavior.scaleDown"),
         )
     status = _object(obj.get("status") or {}, "hpa.status")
     return HorizontalPodAutoscaler(
@@ -395,12 +393,6 @@ def _status_replicas(status: Mapping[str, Any]) -> int | None:
     if status.get("currentReplicas") is not None:
         return _integer(status["currentReplicas"], "hpa.status.currentReplicas", minimum=0)
     return 0 if "desiredReplicas" in status else None
-
-
-def read_hpa(value: Any) -> HorizontalPodAutoscaler:
-    """An autoscaling/v2 HorizontalPodAutoscaler object (as applied, or as the API returns
-    it) as typed values; raises CaseError naming the first bad field (hpa.spec...)."""
-    return _hpa(value)
 
 
 def read_scale(value: Any) -> Scale:
@@ -716,7 +708,7 @@ def evaluate(case: Any) -> dict[str, Any]:
     obj = _object(case, "(case)")
     _known_keys(obj, _CASE_KEYS, "")
     now = _time(_field(obj, "now", ""), "now")
-    hpa = _hpa(_field(obj, "hpa", ""))
+    hpa = read_hpa(_field(obj, "hpa", ""))
     scale = read_scale(_field(obj, "scale", ""))
     cluster = read_cluster(
         obj.get("pods"), obj.get("podMetrics"), obj.get("customMetrics"), obj.get("externalMetrics")
