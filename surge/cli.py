@@ -56,23 +56,16 @@ def _dispatch(args: argparse.Namespace) -> Callable[[], int]:
     if args.command == "explain":
         from autoscaler.core.versions import VersionError, parse_gates
         from autoscaler.explain import main as explain
+        from surge.wiring import UsageError, forecast_config
 
         try:
             gates = parse_gates(args.feature_gates)
         except VersionError as err:
-            print(f"surge explain: {err}", file=sys.stderr)
-            return lambda: 2
+            raise UsageError(str(err)) from None
         hpa = options.hpa_options(args)
         forecasts: tuple[str, ...] = ()
         if args.forecast_config:
-            from adapter.forecast.rules import load_forecast_config
-            from adapter.rules import ConfigError
-
-            try:
-                forecasts = tuple(r.name for r in load_forecast_config(args.forecast_config).rules)
-            except ConfigError as err:
-                print(f"surge explain: {err.problems[0]}", file=sys.stderr)
-                return lambda: 2
+            forecasts = tuple(r.name for r in forecast_config(args.forecast_config).rules)
         return lambda: explain(
             args.target,
             args.kubeconfig,

@@ -16,13 +16,14 @@ from adapter.discovery import SeriesDiscovery
 from adapter.engine import NaiveEngine, OptimizedEngine
 from adapter.engine_protocol import Engine
 from adapter.forecast.provider import ForecastProvider
+from adapter.forecast.rules import ForecastConfig, load_forecast_config
 from adapter.forecast.service import Forecaster, ForecastSettings
 from adapter.objects import ClusterObjects, KubeAPI, ObjectIndex, StaticObjects
 from adapter.prometheus import PrometheusClient, PrometheusSettings, url_problem
 from adapter.provider import PrometheusProvider
 from adapter.resources import ResourceMapper
 from adapter.resources_provider import ResourceMetricsSource
-from adapter.rules import load_config
+from adapter.rules import ConfigError, load_config
 from apiservice.errors import APIError
 from apiservice.kube import KubeconfigError, load_client
 from surge.options import BackendOptions, PrometheusOptions
@@ -100,16 +101,26 @@ def prometheus_settings(options: PrometheusOptions) -> PrometheusSettings:
     )
 
 
-def adapter_config(path: str) -> AdapterConfig:
-    from adapter.rules import ConfigError
+def _first_problem(err: ConfigError, check: str) -> UsageError:
+    """A rules file's first problem, and the command that lists them all."""
+    first = err.problems[0] if err.problems else "invalid config"
+    more = len(err.problems) - 1
+    return UsageError(first + (f" (and {more} more: run `{check}`)" if more > 0 else ""))
 
+
+def adapter_config(path: str) -> AdapterConfig:
     try:
         return load_config(path)
     except ConfigError as err:
-        first = str(err).splitlines()[0] if str(err) else "invalid config"
-        more = len(str(err).splitlines()) - 1
-        hint = f" (and {more} more: run `surge check {path}`)" if more else ""
-        raise UsageError(first + hint) from None
+        raise _first_problem(err, f"surge check {path}") from None
+
+
+def forecast_config(path: str) -> ForecastConfig:
+    """Surge's forecast rules (--forecast-config)."""
+    try:
+        return load_forecast_config(path)
+    except ConfigError as err:
+        raise _first_problem(err, f"surge check --forecast {path}") from None
 
 
 async def api_client(kubeconfig: str | None, purpose: str) -> Any:
@@ -190,17 +201,8 @@ def _forecaster(
     engine: Engine,
     registry: CollectorRegistry,
 ) -> Forecaster:
-    from adapter.forecast.rules import load_forecast_config
-    from adapter.rules import ConfigError
-
-    path = options.forecast_config
-    assert path is not None
-    try:
-        config = load_forecast_config(path)
-    except ConfigError as err:
-        more = len(err.problems) - 1
-        hint = f" (and {more} more: run `surge check --forecast {path}`)" if more else ""
-        raise UsageError(err.problems[0] + hint) from None
+    assert options.forecast_config is not None
+    config = forecast_config(options.forecast_config)
     if options.forecast_refit_interval_s <= 0:
         raise UsageError("--forecast-refit-interval must be above 0")
     settings = ForecastSettings(

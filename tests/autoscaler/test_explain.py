@@ -448,6 +448,19 @@ def test_unknown_feature_gate_is_exit_2(capsys: pytest.CaptureFixture[str]) -> N
     )
 
 
+def test_bad_forecast_rules_are_exit_2_naming_the_first_problem(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """As serve says it: the first problem, and where to see the others."""
+    rules = tmp_path / "surge.yaml"
+    rules.write_text("forecastRules:\n- name: a\n  query: x\n  bogus: 1\n  lead: nope\n")
+    assert cli(["explain", f"{NS}/x", "--forecast-config", str(rules)]) == 2
+    assert capsys.readouterr().err == (
+        f'surge explain: {rules}:4: forecastRules[0]: unknown field "bogus" '
+        f"(and 1 more: run `surge check --forecast {rules}`)\n"
+    )
+
+
 FORECAST_100 = {
     "type": "Object",
     "object": {
