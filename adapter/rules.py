@@ -530,8 +530,3 @@ def read_file(path: str) -> str:
 def load_config(path: str) -> AdapterConfig:
     """Load a PA config file; raise ConfigError (every problem, one per line) if any."""
     return parse_config(read_file(path), path)
-
-
-def check_config(path: str) -> Check:
-    """`surge check` of a config file (see Check); ConfigError when it cannot be read."""
-    return check_text(read_file(path), path)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from adapter.config import AdapterConfig, DiscoveryRule, NameMapping, RegexFilter, ResourceMapping
-from adapter.rules import ConfigError, check_config, check_text, load_config, parse_config
+from adapter.rules import ConfigError, check_text, load_config, parse_config, read_file
 from apiservice.provider import GroupResource
 
 CONFIGS = Path(__file__).parent / "configs"
@@ -165,7 +165,7 @@ def test_broken_config_reports_every_problem_with_its_line() -> None:
         "namespaces and nodes",
         f + '39: resourceRules.window: unknown unit " minutes" in duration "5 minutes"',
     ]
-    check = check_config(path)
+    check = check_text(read_file(path), path)
     assert check.errors == expected
     assert check.warning_lines == [f + "26: warning: rules[5]: " + NO_QUERY]
     # prometheus-adapter starts on what fails only at query time: so does Surge
@@ -292,7 +292,7 @@ def test_unreadable_files_are_one_problem(tmp_path: Path) -> None:
         (latin1, "not UTF-8 (invalid continuation byte)"),
     ):
         with pytest.raises(ConfigError) as err:
-            check_config(str(path))
+            read_file(str(path))
         assert err.value.problems == [f"{path}: unable to read the config file: {problem}"]
 
 

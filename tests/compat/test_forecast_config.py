@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from adapter.rules import check_config
+from adapter.rules import check_text, read_file
 from tests.compat.conftest import CONFIGS, DISCOVERY, Cluster
 from tests.compat.prometheus_adapter import AdapterError, ClientPKI, PrometheusAdapter
 from tests.support.oracle import ConstantData
@@ -57,7 +57,7 @@ def test_prometheus_adapter_refuses_a_forecast_section_in_its_config(
         in str(caught.value)
     )
     # Surge says the same of its --config, and takes the rules from a file of their own.
-    assert check_config(str(combined)).errors == [
+    assert check_text(read_file(str(combined)), str(combined)).errors == [
         f'{combined}:{line}: unknown field "forecastRules": forecast rules go in a file of '
         "their own, given by --forecast-config (prometheus-adapter refuses them here too)"
     ]
