@@ -279,10 +279,6 @@ class Capacity:
         """A pod that is not ready: no traffic, and the CPU of a JVM starting."""
         return PodLoad(0.0, self.startup_cpu_percent, self.memory_base_bytes, 0.0, 0.0, 0.0)
 
-    def cpu_qps(self, percent: float) -> float:
-        """The per-pod QPS at which the CPU reaches `percent` of the request."""
-        return self.reference_qps * (percent / self.reference_percent) ** (1 / self.cpu_exponent)
-
 
 def fit_cpu_curve(rows: Sequence[TrafficPeriod], reference_percent: float) -> tuple[float, float]:
     """Least squares of log(CPU) on log(QPS per pod): (QPS at the reference CPU, exponent)."""
