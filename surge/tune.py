@@ -161,7 +161,10 @@ def main(args: TuneOptions, out: TextIO | None = None) -> int:
         f"{problem.document['metadata']['name']}",
         "traffic": description,
         "capacity": getattr(capacity, "source", "") or "seed",
-        "tunedOn": {"start": start, "end": split},
+        "tunedOn": {
+            "start": simreport.local_time(start, plan.utc_offset_hours),
+            "end": simreport.local_time(split, plan.utc_offset_hours),
+        },
         "candidates": [o.as_json() for o in result.outcomes],
     }
     notes = _notes(result, problem, document_out["changes"], met, args) + _forecast_notes(added)

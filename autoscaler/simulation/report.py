@@ -146,6 +146,11 @@ def _camel_key(key: str) -> str:
     return first + "".join(part[:1].upper() + part[1:] for part in rest)
 
 
+def local_time(t: float, utc_offset_hours: float) -> str:
+    """RFC 3339 with the trace's offset, as every time Surge writes for a run is."""
+    return datetime.fromtimestamp(t, timezone(timedelta(hours=utc_offset_hours))).isoformat()
+
+
 def _local_hour(t: float, utc_offset_hours: float) -> float:
     return ((t + utc_offset_hours * 3600) % 86400) / 3600
 
@@ -176,7 +181,6 @@ def summarize(
     fixed = fixed_pods if fixed_pods is not None else peak
     per_day = pod_hours / days
     fixed_per_day = fixed * 24.0
-    zone = timezone(timedelta(hours=run.utc_offset_hours))
     known = [s for s in steps if s.p99_seconds is not None]
     target = run.settings.latency_target_s
     above = (
@@ -209,8 +213,8 @@ def summarize(
     return Summary(
         source=run.source,
         hpa=f"{run.hpa.namespace}/{run.hpa.name}",
-        start=datetime.fromtimestamp(steps[0].time, zone).isoformat(),
-        end=datetime.fromtimestamp(steps[-1].time + period_s, zone).isoformat(),
+        start=local_time(steps[0].time, run.utc_offset_hours),
+        end=local_time(steps[-1].time + period_s, run.utc_offset_hours),
         utc_offset_hours=run.utc_offset_hours,
         decisions=len(steps),
         rescales=sum(1 for s in steps if s.desired != s.replicas),
@@ -351,7 +355,6 @@ def write_csv(run: Run, path: Path) -> None:
     it with its proposal, the decision and what limited it."""
     specs = run.hpa.metrics
     names = [s.name for s in specs]
-    zone = timezone(timedelta(hours=run.utc_offset_hours))
     header = [
         "time",
         "qps",
@@ -371,7 +374,7 @@ def write_csv(run: Run, path: Path) -> None:
         writer.writerow(header)
         for s in run.steps:
             row: list[Any] = [
-                datetime.fromtimestamp(s.time, zone).isoformat(),
+                local_time(s.time, run.utc_offset_hours),
                 _cell(s.qps),
                 s.replicas,
                 s.ready,

@@ -69,14 +69,33 @@ def test_the_seeds_workday_meets_its_objective_at_little_more_cost(
 
 
 def test_times_are_in_the_traces_own_zone(seed_tune: tuple[int, dict[str, Any], Path]) -> None:
-    """The seed's workday is a day in UTC+8, as `surge simulate` shows it."""
+    """The seed's workday is a day in UTC+8, as `surge simulate` shows it: every time in
+    report.json is RFC 3339 with that offset, the span tuned on included."""
     _, report, _ = seed_tune
+    day = {"start": "2026-01-05T00:00:00+08:00", "end": "2026-01-06T00:00:00+08:00"}
     for summary in (report["before"], report["after"]):
         assert summary["utcOffsetHours"] == 8
-        assert (summary["start"], summary["end"]) == (
-            "2026-01-05T00:00:00+08:00",
-            "2026-01-06T00:00:00+08:00",
-        )
+        assert {k: summary[k] for k in day} == day
+    assert report["tunedOn"] == day
+    assert sorted(_times(report)) == ["after", "before", "tunedOn"]
+
+
+def _times(document: Any, where: str = "") -> list[str]:
+    """Where report.json holds a span (`start`, `end`), each checked to be RFC 3339 with
+    the +08:00 offset of the seed's trace."""
+    found = []
+    if isinstance(document, dict):
+        if "start" in document or "end" in document:
+            for key in ("start", "end"):
+                parsed = datetime.fromisoformat(document[key])
+                assert parsed.utcoffset() == timedelta(hours=8), (where, document[key])
+            found.append(where)
+        for key, value in document.items():
+            found += _times(value, key)
+    elif isinstance(document, list):
+        for value in document:
+            found += _times(value, where)
+    return found
 
 
 def test_hpa_yaml_changes_only_tuned_fields(seed_tune: tuple[int, dict[str, Any], Path]) -> None:
