@@ -18,6 +18,7 @@ from adapter.rules import ConfigError
 from autoscaler.core.hpa import Options
 from autoscaler.core.objects import HorizontalPodAutoscaler
 from autoscaler.core.versions import DEFAULT_VERSION, Release, VersionError, release
+from autoscaler.simulation import records
 from autoscaler.simulation import report as simreport
 from autoscaler.simulation import timeline as tl
 from autoscaler.simulation import traffic as tr
@@ -148,7 +149,7 @@ def prepare(args: SimulateOptions) -> Plan:
     if traffic is not None:
         ScenarioSource.check(hpa, capacity, forecasts)
         first = traffic.start if start is None else start
-        last = traffic.end if end is None else end
+        last = records.covered_until(traffic.times, SYNC_PERIOD_S) if end is None else end
         source = _forecasting(ScenarioSource(traffic, capacity, traffic.source), rules, traffic)
         return Plan(hpa, source, first, last, capacity, args.utc_offset or 0.0)
     if args.scenario:
@@ -187,7 +188,7 @@ def prepare(args: SimulateOptions) -> Plan:
         hpa,
         TimelineSource(timeline, hpa, capacity),
         timeline.start if start is None else start,
-        timeline.end + SYNC_PERIOD_S if end is None else end,
+        records.covered_until(timeline.instants, SYNC_PERIOD_S) if end is None else end,
         capacity,
         args.utc_offset or 0.0,
     )

@@ -1,10 +1,14 @@
 """Files of time-stamped rows (timelines, traffic traces): reading CSV or JSON and saying
-in one line why a file cannot be read, with the caller's error class (each is exit 2)."""
+in one line why a file cannot be read, with the caller's error class (each is exit 2), and
+how long the rows cover."""
 
 from __future__ import annotations
 
 import csv
+import itertools
 import json
+import statistics
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -50,3 +54,12 @@ def is_json(path: Path, error: type[ValueError]) -> bool:
     except OSError as err:
         raise error(f"{path}: cannot read: {err.strerror}") from None
     return head.startswith(("[", "{"))
+
+
+def covered_until(times: Sequence[float], lone_s: float) -> float:
+    """Where samples at the sorted `times` stop standing for what they record: the last one
+    holds for the record's usual step (the median gap, so a hole does not stretch it), or
+    `lone_s` alone. A day of per-minute samples, 00:00 to 23:59, covers the whole day: the
+    days a run holds out then start on a day boundary, not a minute before it."""
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    return times[-1] + (statistics.median(gaps) if gaps else lone_s)

@@ -55,8 +55,9 @@ class Timeline:
         return min(s.times[0] for s in self.columns.values() if s.times)
 
     @property
-    def end(self) -> float:
-        return max(s.times[-1] for s in self.columns.values() if s.times)
+    def instants(self) -> tuple[float, ...]:
+        """Every time any column has a sample at, sorted."""
+        return tuple(sorted({t for s in self.columns.values() for t in s.times}))
 
     def value_at(self, name: str, t: float) -> float | None:
         """The last sample of `name` at or before `t`, or None before its first sample."""

@@ -29,7 +29,7 @@ class TrafficError(ValueError):
 @dataclass(frozen=True)
 class TraceTraffic:
     """QPS at a unix time: linear between samples, held flat before the first and after
-    the last (a simulation may end a sync past the last sample)."""
+    the last (a run covers the last sample's step: records.covered_until)."""
 
     times: tuple[float, ...]
     values: tuple[float, ...]
@@ -41,6 +41,7 @@ class TraceTraffic:
 
     @property
     def end(self) -> float:
+        """The last sample's time (records.covered_until: how long it holds)."""
         return self.times[-1]
 
     def qps(self, t: float) -> float:

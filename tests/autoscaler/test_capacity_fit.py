@@ -81,7 +81,8 @@ def _simulated(tmp_path: Path, peak_qps: float) -> Path:
     hpa.write_text(FIXED_HPA)
     path = tmp_path / "simulated.csv"
     argv = ["simulate", "--traffic", str(trace), "--capacity", str(cap), "--hpa", str(hpa)]
-    argv += ["--initial-replicas", "4", "--plot", "", "--csv", str(path)]
+    # The six hours end on the last sample (without --end it would hold its 10 minutes).
+    argv += ["--end", str(T0 + HOURS), "--initial-replicas", "4", "--plot", "", "--csv", str(path)]
     assert cli(argv) == 0
     return path
 

@@ -108,6 +108,8 @@ def test_csv_with_replicas_spreads_the_load_over_the_simulated_pods(
         "4",
     )
     assert code == 0, err
+    # An hour of per-minute rows is an hour of syncs: the last row holds its minute.
+    assert len(rows) == 60 * 4 and summary["end"] == "2026-01-05T01:00:00+00:00"
     # 100 per pod over 4 pods is 400 waiting; at 50 per pod that is 8 pods. The first sync
     # goes 4 -> 8 (ratio 2, the scale-up limit max(2 x 4, 4) = 8); while the new pods start
     # they report nothing and count as 0 (ratio 1: no change); once ready each has 50.

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from autoscaler.simulation import records
 from autoscaler.simulation.capacity import CapacityError, export_seed, parse, read_file
 from autoscaler.simulation.simulate import (
     SCENARIO_DAY,
@@ -73,6 +74,14 @@ def test_a_csv_trace_in_unix_seconds_is_linear_between_samples(tmp_path: Path) -
     assert (trace.start, trace.end) == (T0, T0 + 120)
 
 
+def test_the_last_sample_holds_for_the_traces_usual_step() -> None:
+    """Per-minute samples with a hole: the last one covers its minute, not the hole's
+    length, nor a sync."""
+    times = (T0, T0 + 60, T0 + 120, T0 + 2400, T0 + 2460)
+    assert records.covered_until(times, 15.0) == T0 + 2520
+    assert records.covered_until((T0,), 15.0) == T0 + 15
+
+
 def test_a_json_trace_in_rfc3339_with_a_zone(tmp_path: Path) -> None:
     rows = [
         {"time": "2026-01-05T08:00:00+08:00", "qps": 10},
@@ -112,7 +121,8 @@ def test_a_trace_replays_through_a_capacity_file(
 ) -> None:
     """Two hours: 200 QPS, then 900. On the file's curve, 40 waiting is 90 QPS per pod, so a
     target of 40 holds about 900 / 90 = 10 pods at the end (3 at 200 QPS)."""
-    rows = ["time,qps"] + [f"{T0 + 60 * i},{200 if i < 60 else 900}" for i in range(121)]
+    # A sample a minute, 00:00 to 01:59: the last holds its minute, so two hours exactly.
+    rows = ["time,qps"] + [f"{T0 + 60 * i},{200 if i < 60 else 900}" for i in range(120)]
     trace = _write(tmp_path / "t.csv", "\n".join(rows) + "\n")
     cap = _write(tmp_path / "cap.yaml", yaml.safe_dump(SMALL_CAPACITY))
     hpa = _write(tmp_path / "hpa.yaml", WAITING_HPA)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -314,29 +314,71 @@ def test_a_part_of_a_run_without_syncs_is_named() -> None:
         search.summaries_steps(run, start + 3600, start + 7200)
 
 
-def test_held_out_days_are_judged_apart(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """A trace file and a capacity file, the last quarter held out: before/after cover the
-    tuning part, `holdout` the rest, each with the summary keys of `surge simulate`."""
+def _trace_inputs(tmp_path: Path, days: int, day_s: float, utc_offset_hours: float) -> list[str]:
+    """A trace file as a recorder writes one, a sample a minute from local midnight to the
+    last day's 23:59 (RFC 3339 with the offset), and the steep-ramps capacity and HPA."""
     shape = next(s for s in SHAPES if s.name == "steep-ramps")
-    traffic = trace(shape, 4, 6 * 3600.0, 60.0, seed=5)
-    trace_file, capacity_file = tmp_path / "week.csv", tmp_path / "capacity.yaml"
+    traffic = trace(shape, days, day_s, 60.0, seed=5)
+    zone = timezone(timedelta(hours=utc_offset_hours))
+    midnight = datetime.fromtimestamp(traffic.start, UTC).replace(tzinfo=zone).timestamp()
+    # The generator also samples the end boundary; a recorder stops a step before it.
+    samples = zip(traffic.times[:-1], traffic.values[:-1], strict=True)
+    trace_file, capacity_file = tmp_path / "days.csv", tmp_path / "capacity.yaml"
     trace_file.write_text(
         "time,qps\n"
-        + "".join(f"{t:.0f},{q:.2f}\n" for t, q in zip(traffic.times, traffic.values, strict=True))
+        + "".join(
+            f"{datetime.fromtimestamp(midnight + t - traffic.start, zone).isoformat()},{q:.2f}\n"
+            for t, q in samples
+        )
     )
     capacity_file.write_text(yaml.safe_dump(shape.capacity))
     hpa = tmp_path / "hpa.yaml"
     hpa.write_text(yaml.safe_dump(shape.hpa))
+    return ["--traffic", str(trace_file), "--capacity", str(capacity_file), "--hpa", str(hpa)]
+
+
+def test_a_held_out_day_is_the_traces_last_day_exactly(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two days of per-minute samples in UTC+8: the first is tuned on and the second held
+    out, each from local midnight to midnight (the last sample, 23:59, holds its minute)."""
+    inputs = _trace_inputs(tmp_path, 2, 86400.0, 8)
+    # Nothing to tune and an objective the HPA as applied meets: the spans are what is tested.
+    keep = ["--keep", "targets,minReplicas,behavior", "--slo-latency", "60s"]
+    code, printed, err = _run(
+        capsys,
+        "tune",
+        *inputs,
+        *keep,
+        "--utc-offset",
+        "8",
+        "--holdout-days",
+        "1",
+        "-o",
+        "json",
+        "--out",
+        str(tmp_path / "out"),
+    )
+    assert code == 0, err
+    report = json.loads(printed)
+    first = {"start": "2026-01-05T00:00:00+08:00", "end": "2026-01-06T00:00:00+08:00"}
+    second = {"start": "2026-01-06T00:00:00+08:00", "end": "2026-01-07T00:00:00+08:00"}
+    assert report["tunedOn"] == first
+    for summary in (report["before"], report["after"]):
+        assert ({k: summary[k] for k in first}, summary["decisions"]) == (first, 5760)
+    for summary in report["holdout"].values():
+        assert ({k: summary[k] for k in second}, summary["decisions"]) == (second, 5760)
+
+
+def test_held_out_days_are_judged_apart(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A trace file and a capacity file, the last quarter held out: before/after cover the
+    tuning part, `holdout` the rest, each with the summary keys of `surge simulate`."""
+    inputs = _trace_inputs(tmp_path, 4, 6 * 3600.0, 0)
     out = tmp_path / "out"
     code, printed, err = _run(
         capsys,
         "tune",
-        "--traffic",
-        str(trace_file),
-        "--capacity",
-        str(capacity_file),
-        "--hpa",
-        str(hpa),
+        *inputs,
         "--holdout-days",
         "0.25",
         "--out",
