@@ -51,12 +51,30 @@ ldflags_of() {
     esac
 }
 
-# Files the tests need beside a tool's binaries, copied from its module into bin dir $2.
+# Files the tests need beside a tool's binaries, copied from its module into bin dir $2:
+# KEDA's CRDs, and the ServiceAccount and RBAC its own manifests give its operator and
+# metrics server (config/kustomization's service_account, rbac and metrics-server roles).
 extras_of() {
+    local config
     case "$1" in
         keda)
-            mkdir -p "$2/crds"
-            cp "$(cd "$(wrapper keda)" && go list -m -f '{{.Dir}}' github.com/kedacore/keda/v2)"/config/crd/bases/*.yaml "$2/crds/"
+            config="$(cd "$(wrapper keda)" && go list -m -f '{{.Dir}}' github.com/kedacore/keda/v2)/config"
+            mkdir -p "$2/crds" "$2/rbac"
+            cp "$config"/crd/bases/*.yaml "$2/crds/"
+            cp "$config/service_account/service_account.yaml" "$2/rbac/service_account.yaml"
+            cp "$config/rbac/role.yaml" "$2/rbac/operator-role.yaml"
+            cp "$config/rbac/role_binding.yaml" "$2/rbac/operator-role-binding.yaml"
+            cp "$config/metrics-server/role.yaml" "$2/rbac/metrics-server-role.yaml"
+            cp "$config/metrics-server/role_binding.yaml" "$2/rbac/metrics-server-role-binding.yaml"
+            ;;
+    esac
+}
+# What extras_of copies is there (a bin dir built before an extra was added lacks it).
+extras_missing() {
+    case "$1" in
+        keda)
+            [[ -n "$(ls "$2/crds" 2>/dev/null)" ]] || echo "$2/crds (KEDA's CRDs)"
+            [[ -f "$2/rbac/metrics-server-role-binding.yaml" ]] || echo "$2/rbac (KEDA's RBAC)"
             ;;
     esac
 }
@@ -75,7 +93,8 @@ stamp() {
         | sha256sum | cut -d' ' -f1
 }
 
-bin_dir() {
+# The binaries of the pinned version are built (the stamp matches, each is there).
+binaries_dir() {
     local tool="$1" dir pair
     dir="$CACHE_ROOT/$(key_of "$tool")/bin"
     [[ -f "$dir/../STAMP" && "$(cat "$dir/../STAMP")" == "$(stamp "$tool")" ]] \
@@ -83,7 +102,14 @@ bin_dir() {
     for pair in $(targets_of "$tool"); do
         [[ -x "$dir/${pair%%=*}" ]] || die "$dir/${pair%%=*} is missing: run tests/e2e/build_tools.sh $tool"
     done
-    [[ "$tool" != keda || -n "$(ls "$dir/crds" 2>/dev/null)" ]] || die "$dir/crds (KEDA's CRDs) is missing: run tests/e2e/build_tools.sh keda"
+    echo "$dir"
+}
+
+bin_dir() {
+    local dir missing
+    dir="$(binaries_dir "$1")" || exit 1
+    missing="$(extras_missing "$1" "$dir")"
+    [[ -z "$missing" ]] || die "${missing%%$'\n'*} is missing: run tests/e2e/build_tools.sh $1"
     echo "$dir"
 }
 
@@ -101,6 +127,11 @@ build() {
     exec 8>"$CACHE_ROOT/.lock"
     flock 8
     if (bin_dir "$tool") >/dev/null 2>&1; then echo "tools build: $key was built meanwhile"; return; fi
+    if (binaries_dir "$tool") >/dev/null 2>&1; then
+        extras_of "$tool" "$dir/bin" || die "copying $tool's files from its module failed"
+        echo "tools build: $key is cached; its files from the module copied into $dir/bin"
+        return
+    fi
     version="$(version_of "$tool")"
     tmp="$dir/bin.partial"
     rm -rf "$tmp" && mkdir -p "$tmp"

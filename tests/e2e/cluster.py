@@ -226,10 +226,11 @@ class Cluster:
         listing = {"apiVersion": "v1", "kind": "List", "items": objects}
         self.kubectl("apply", "-f", "-", stdin=yaml.safe_dump(listing))
 
-    def _surge_kubeconfig(self) -> Path:
-        service, namespace = SURGE_SERVICE
+    def service_account_kubeconfig(self, namespace: str, name: str) -> Path:
+        """A kubeconfig with a token of the service account (TokenRequest), as its pod has:
+        what it may do is what the RBAC applied grants it."""
         review = self.kube.create(
-            f"/api/v1/namespaces/{namespace}/serviceaccounts/{service}/token",
+            f"/api/v1/namespaces/{namespace}/serviceaccounts/{name}/token",
             {
                 "apiVersion": "authentication.k8s.io/v1",
                 "kind": "TokenRequest",
@@ -237,11 +238,15 @@ class Cluster:
             },
         )
         return write_kubeconfig(
-            self.workdir / "surge.kubeconfig",
+            self.workdir / f"{namespace}-{name}.kubeconfig",
             self.plane.server,
             self.plane.pki.ca.cert,
             token=review["status"]["token"],
         )
+
+    def _surge_kubeconfig(self) -> Path:
+        service, namespace = SURGE_SERVICE
+        return self.service_account_kubeconfig(namespace, service)
 
     def _surge_flags(self) -> list[str]:
         """`surge serve`'s flags but for the host's: the Deployment's as deploy/ sets them."""

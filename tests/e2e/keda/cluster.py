@@ -5,12 +5,16 @@ applied from its module, its operator and its metrics server (built from its Go 
 by tests/e2e/build_tools.sh) run on the host as Surge does, and KEDA's metrics server
 registered for external.metrics.k8s.io behind an ExternalName Service.
 
-What KEDA's own manifests would give the two processes is given here: the namespace
-`keda`, the certificate they share (ca.crt, tls.crt, tls.key in their --cert-dir: the
-operator's metrics gRPC service requires it of the metrics server, and the metrics server
-serves the aggregator with it), KEDA's grant of external metrics to the HPA controller,
-and its APIService. They run with the admin's credentials (a stand-in for KEDA's service
-accounts and RBAC, which this suite does not exercise).
+Both processes run as KEDA's own manifests run them: as the ServiceAccount keda/keda-operator
+(a TokenRequest token in their kubeconfig, as their pods would mount), with no more than
+the RBAC those manifests grant it, applied from KEDA's module (config/service_account,
+config/rbac, config/metrics-server's roles, copied beside the binaries by
+tests/e2e/build_tools.sh): the operator's ClusterRole and its Role in `keda`, auth
+delegation and the authentication ConfigMap for the metrics server, and external metrics
+for the HPA controller. What the rest of those manifests would give them is given here:
+the namespace `keda`, the certificate they share (ca.crt, tls.crt, tls.key in their
+--cert-dir: the operator's metrics gRPC service requires it of the metrics server, and the
+metrics server serves the aggregator with it), and the APIService.
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ from tests.support.tools import tool_bin
 
 KEDA_NAMESPACE = "keda"
 KEDA_SERVICE = "keda-metrics-apiserver"
+# The ServiceAccount KEDA's manifests run its operator and its metrics server as.
+KEDA_SERVICE_ACCOUNT = "keda-operator"
 EXTERNAL_APISERVICE = "v1beta1.external.metrics.k8s.io"
 
 
@@ -47,6 +53,13 @@ class KedaCluster(HelmCluster):
         self.keda_probe_port = free_port()
         self.apiservices = tuple(a for a in APISERVICES if a != EXTERNAL_APISERVICE)
         self.keda_certs = workdir / "keda-certs"
+        self._keda_kubeconfig: Path | None = None  # once KEDA's RBAC is applied
+
+    @property
+    def keda_kubeconfig(self) -> Path:
+        """KEDA's credentials: its ServiceAccount's token, as its pods have."""
+        assert self._keda_kubeconfig is not None, "KEDA is not installed yet"
+        return self._keda_kubeconfig
 
     @property
     def scaler_address(self) -> str:
@@ -80,6 +93,10 @@ class KedaCluster(HelmCluster):
         crds = self.keda_bin / "crds"
         self.kubectl("apply", "--server-side", "-f", str(crds), timeout_s=120)
         self.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
+        self.kubectl("apply", "-f", str(self.keda_bin / "rbac"))
+        self._keda_kubeconfig = self.service_account_kubeconfig(
+            KEDA_NAMESPACE, KEDA_SERVICE_ACCOUNT
+        )
         pki = self.plane.pki
         self.keda_certs.mkdir()
         for source, name in (
@@ -116,42 +133,13 @@ class KedaCluster(HelmCluster):
                     "caBundle": base64.b64encode(pki.ca.cert.read_bytes()).decode(),
                 },
             },
-            {
-                "apiVersion": "rbac.authorization.k8s.io/v1",
-                "kind": "ClusterRole",
-                "metadata": {"name": "keda-external-metrics-reader"},
-                "rules": [
-                    {
-                        "apiGroups": ["external.metrics.k8s.io"],
-                        "resources": ["*"],
-                        "verbs": ["*"],
-                    }
-                ],
-            },
-            {
-                "apiVersion": "rbac.authorization.k8s.io/v1",
-                "kind": "ClusterRoleBinding",
-                "metadata": {"name": "keda-hpa-controller-external-metrics"},
-                "roleRef": {
-                    "apiGroup": "rbac.authorization.k8s.io",
-                    "kind": "ClusterRole",
-                    "name": "keda-external-metrics-reader",
-                },
-                "subjects": [
-                    {
-                        "kind": "ServiceAccount",
-                        "name": "horizontal-pod-autoscaler",
-                        "namespace": "kube-system",
-                    }
-                ],
-            },
         ]
         listing = {"apiVersion": "v1", "kind": "List", "items": objects}
         self.kubectl("apply", "-f", "-", stdin=yaml.safe_dump(listing))
 
     def _keda_env(self) -> dict[str, str]:
         return {
-            "KUBECONFIG": str(self.kubeconfig),
+            "KUBECONFIG": str(self.keda_kubeconfig),
             "KEDA_CLUSTER_OBJECT_NAMESPACE": KEDA_NAMESPACE,
             "POD_NAMESPACE": KEDA_NAMESPACE,
             "WATCH_NAMESPACE": "",
@@ -192,9 +180,9 @@ class KedaCluster(HelmCluster):
                 f"--tls-cert-file={self.keda_certs / 'tls.crt'}",
                 f"--tls-private-key-file={self.keda_certs / 'tls.key'}",
                 f"--metrics-service-address={LOOPBACK}:{self.keda_grpc_port}",
-                f"--lister-kubeconfig={self.kubeconfig}",
-                f"--authentication-kubeconfig={self.kubeconfig}",
-                f"--authorization-kubeconfig={self.kubeconfig}",
+                f"--lister-kubeconfig={self.keda_kubeconfig}",
+                f"--authentication-kubeconfig={self.keda_kubeconfig}",
+                f"--authorization-kubeconfig={self.keda_kubeconfig}",
                 f"--port={free_port()}",
                 "--v=2",
             ],

@@ -16,7 +16,13 @@ from tests.e2e.cluster import wait_for
 from tests.e2e.exporter import Load
 from tests.e2e.helm.cluster import NAMESPACE as SURGE_NAMESPACE
 from tests.e2e.helm.cluster import RELEASE
-from tests.e2e.keda.cluster import EXTERNAL_APISERVICE, KEDA_NAMESPACE, KEDA_SERVICE, KedaCluster
+from tests.e2e.keda.cluster import (
+    EXTERNAL_APISERVICE,
+    KEDA_NAMESPACE,
+    KEDA_SERVICE,
+    KEDA_SERVICE_ACCOUNT,
+    KedaCluster,
+)
 from tests.e2e.workload import DEPLOYMENT, GIB, Workload, example_hpa
 
 METRIC = "ai_service_requests_waiting_total"
@@ -131,6 +137,50 @@ def test_keda_and_surge_share_the_metrics_apis(
     for apiservice in listing.values():
         conditions = {c["type"]: c["status"] for c in apiservice["status"]["conditions"]}
         assert conditions["Available"] == "True", apiservice["metadata"]["name"]
+
+
+def test_keda_runs_as_its_service_account_not_as_admin(
+    cluster: KedaCluster, say: Callable[[str], None]
+) -> None:
+    """The credentials KEDA's two processes run with are keda/keda-operator's token: the
+    API server grants it what KEDA's manifests do and nothing a cluster admin could."""
+    who = yaml.safe_load(
+        cluster.kubectl("auth", "whoami", "-o", "json", kubeconfig=cluster.keda_kubeconfig).stdout
+    )
+    assert who["status"]["userInfo"]["username"] == (
+        f"system:serviceaccount:{KEDA_NAMESPACE}:{KEDA_SERVICE_ACCOUNT}"
+    )
+
+    def can(*request: str) -> bool:
+        done = cluster.kubectl(
+            "auth", "can-i", *request, kubeconfig=cluster.keda_kubeconfig, check=False
+        )
+        assert done.stdout.strip() in ("yes", "no"), done.stderr
+        return done.stdout.strip() == "yes"
+
+    granted = [
+        ("watch", "scaledobjects.keda.sh", "--all-namespaces"),
+        ("update", "horizontalpodautoscalers.autoscaling", "-n", "default"),
+        ("patch", "deployments.apps", "--subresource=scale", "-n", "default"),
+        ("create", "subjectaccessreviews.authorization.k8s.io"),
+        ("update", "leases.coordination.k8s.io", "-n", KEDA_NAMESPACE),
+    ]
+    refused = [
+        ("*", "*"),
+        ("create", "clusterrolebindings.rbac.authorization.k8s.io"),
+        ("create", "secrets", "-n", "default"),
+        ("delete", "pods", "-n", "default"),
+        ("update", "deployments.apps", "-n", "default"),
+        ("create", "namespaces"),
+    ]
+    say(
+        "keda/keda-operator may: "
+        + "; ".join(" ".join(r) for r in granted)
+        + "\nand may not: "
+        + "; ".join(" ".join(r) for r in refused)
+    )
+    assert [r for r in granted if not can(*r)] == []
+    assert [r for r in refused if can(*r)] == []
 
 
 def test_scaled_object_scales_on_surges_scaler_beside_a_standard_hpa(
