@@ -38,6 +38,15 @@ def _duration(text: str) -> float:
         raise argparse.ArgumentTypeError(str(err)) from None
 
 
+def _bool(text: str) -> bool:
+    """A boolean as Go's flag package reads one (strconv.ParseBool)."""
+    if text in ("1", "t", "T", "true", "TRUE", "True"):
+        return True
+    if text in ("0", "f", "F", "false", "FALSE", "False"):
+        return False
+    raise argparse.ArgumentTypeError(f"not a boolean (true or false): {text!r}")
+
+
 def _port(text: str) -> int:
     try:
         port = int(text)
@@ -56,8 +65,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 class _Help(argparse.HelpFormatter):
-    """`%(default)s` as the flag is written: a duration as Go prints it, a list joined with
-    commas, a byte count with its unit (1Gi)."""
+    """`%(default)s` as the flag is written: a duration or a boolean as Go prints it, a list
+    joined with commas, a byte count with its unit (1Gi)."""
 
     def _expand_help(self, action: argparse.Action) -> str:
         if action.type is _duration and isinstance(action.default, int | float):
@@ -69,6 +78,9 @@ class _Help(argparse.HelpFormatter):
         elif action.type is _bytes and isinstance(action.default, int):
             action = copy.copy(action)
             action.default = _bytes_text(action.default)
+        elif action.type is _bool:
+            action = copy.copy(action)
+            action.default = str(action.default).lower()
         return super()._expand_help(action)
 
 
@@ -343,6 +355,18 @@ def _auth_flags(p: argparse.ArgumentParser) -> None:
         default=AuthOptions.unauthorized_cache_ttl_s,
         metavar="DURATION",
         help="how long denied SubjectAccessReview answers are cached (default %(default)s)",
+    )
+    a.add_argument(
+        "--authorization-broad-reviews",
+        type=_bool,
+        nargs="?",
+        const=True,
+        default=AuthOptions.broad_reviews,
+        metavar="BOOL",
+        help="review a resource request for all namespaces and names first, then its "
+        "namespace, then itself; an allowed broader answer covers it (the API reads an empty "
+        "namespace or name as all). false: one review per request's own attributes, for an "
+        "authorizer that denies narrower scopes than it allows (default %(default)s)",
     )
     a.add_argument(
         "--authorization-always-allow-paths",

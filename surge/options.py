@@ -85,6 +85,7 @@ class AuthOptions:
     token_cache_ttl_s: float = 10.0
     authorized_cache_ttl_s: float = 10.0
     unauthorized_cache_ttl_s: float = 10.0
+    broad_reviews: bool = True
     always_allow_paths: tuple[str, ...] = HEALTH_PATHS
 
 
@@ -257,6 +258,7 @@ def serve_options(args: argparse.Namespace) -> ServeOptions:
             token_cache_ttl_s=args.authentication_token_webhook_cache_ttl,
             authorized_cache_ttl_s=args.authorization_webhook_cache_authorized_ttl,
             unauthorized_cache_ttl_s=args.authorization_webhook_cache_unauthorized_ttl,
+            broad_reviews=args.authorization_broad_reviews,
             always_allow_paths=tuple(args.authorization_always_allow_paths),
         ),
         limits=LimitOptions(

@@ -145,6 +145,7 @@ async def _delegation(options: AuthOptions, stack: contextlib.AsyncExitStack) ->
             authz,
             options.authorized_cache_ttl_s,
             options.unauthorized_cache_ttl_s,
+            broad=options.broad_reviews,
         ),
         options.always_allow_paths,
     )

@@ -90,6 +90,7 @@ def test_every_serve_flag_reaches_its_option() -> None:
         "--authentication-token-webhook-cache-ttl=1s": "auth.token_cache_ttl_s",
         "--authorization-webhook-cache-authorized-ttl=1s": "auth.authorized_cache_ttl_s",
         "--authorization-webhook-cache-unauthorized-ttl=1s": "auth.unauthorized_cache_ttl_s",
+        "--authorization-broad-reviews=false": "auth.broad_reviews",
         "--authorization-always-allow-paths=/x": "auth.always_allow_paths",
         "--max-requests-inflight=1": "limits.max_requests_inflight",
         "--request-timeout=1s": "limits.request_timeout_s",

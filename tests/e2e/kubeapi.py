@@ -25,6 +25,7 @@ class KubeError(RuntimeError):
     def __init__(self, code: int, message: str) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
+        self.message = message
 
 
 class Kube:

@@ -53,6 +53,7 @@ def standin() -> Iterator[KubeStandinThread]:
     with KubeStandinThread() as server:
         server.set_token("bob-token", TokenUser("bob", "uid-bob", ("developers",)))
         server.set_token("carol-token", TokenUser("carol", groups=("outsiders",)))
+        server.set_token("dave-token", TokenUser("dave"))
         # alice, by her certificate's O: every resource and every path
         server.allow(AccessRule(group="metrics-readers"))
         server.allow(AccessRule(group="metrics-readers", path="*"))
@@ -60,6 +61,10 @@ def standin() -> Iterator[KubeStandinThread]:
         server.allow(AccessRule(user="bob", path="/apis", verb="get"))
         server.allow(AccessRule(user="bob", resource="pods", namespace=NS, reason="bob may"))
         server.deny(AccessRule(user="bob", resource="pods", namespace="kube-system"))
+        # dave, as a Role with resourceNames: the ai-service Deployment's metrics only
+        server.allow(
+            AccessRule(user="dave", resource="deployments.apps", namespace=NS, name="ai-service")
+        )
         yield server
 
 
@@ -215,15 +220,14 @@ def test_front_proxy_user_reads_metrics_and_is_reviewed_faithfully(
     assert reply.status == 200, reply.text
     names = {i["describedObject"]["name"] for i in reply.json()["items"]}
     assert names == set(prometheus_constant.pods)
+    # Broad reviews: allowed for every namespace and pod, so one review covers them all.
     assert _last_access_review(standin) == {
         "resourceAttributes": {
-            "namespace": NS,
             "verb": "get",
             "group": "custom.metrics.k8s.io",
             "version": "v1beta2",
             "resource": "pods",
             "subresource": "http_requests_waiting",
-            "name": "*",
         },
         "user": HPA,
         "groups": [
@@ -239,13 +243,14 @@ def test_system_masters_is_allowed_without_a_review(
     surge: Surge, pki: PKI, standin: KubeStandinThread
 ) -> None:
     """As k8s.io/apiserver's delegated authorizer (AlwaysAllowGroups): no rule of the
-    stand-in allows this user, and no review is asked."""
+    stand-in allows this user, and no review is asked (without the group: two, every
+    namespace and then the request's)."""
     before = standin.review_calls().get("subjectaccessreviews", 0)
     path = f"{WAITING}?labelSelector=app%3Dai-service"
     reply = surge.get(path, pki.proxy, _proxied("cluster-admin", "system:masters"))
     assert reply.status == 200, reply.text
     assert surge.get(path, pki.proxy, _proxied("cluster-admin", "ops")).status == 403
-    assert standin.review_calls()["subjectaccessreviews"] == before + 1
+    assert standin.review_calls()["subjectaccessreviews"] == before + 2
 
 
 def test_client_certificate_user_and_groups(
@@ -319,6 +324,68 @@ def test_denied_request_is_403_naming_what_was_denied(surge: Surge) -> None:
 def test_forbidden_messages_by_path(surge: Surge, path: str, message: str) -> None:
     reply = surge.get(path, token="carol-token")
     assert (reply.status, reply.json()["message"]) == (403, message)
+
+
+def test_a_user_allowed_one_object_is_reviewed_for_each_object(
+    surge: Surge, standin: KubeStandinThread
+) -> None:
+    """Broad reviews fall through to the request's own for a grant by resourceNames."""
+    deployments = f"/apis/custom.metrics.k8s.io/v1beta2/namespaces/{NS}/deployments.apps"
+    before = standin.review_calls()["subjectaccessreviews"]
+    allowed = surge.get(
+        f"{deployments}/ai-service/ai_llm_response_time_p99_seconds", token="dave-token"
+    )
+    assert allowed.status == 200, allowed.text
+    assert standin.review_calls()["subjectaccessreviews"] == before + 3
+    reply = surge.get(f"{deployments}/gateway/ai_llm_response_time_p99_seconds", token="dave-token")
+    assert (reply.status, reply.json()["message"]) == (
+        403,
+        'deployments.apps.custom.metrics.k8s.io "gateway" is forbidden: User "dave" cannot get '
+        'resource "deployments.apps/ai_llm_response_time_p99_seconds" in API group '
+        f'"custom.metrics.k8s.io" in the namespace "{NS}"',
+    )
+    assert standin.review_calls()["subjectaccessreviews"] == before + 4
+    asked = [r["spec"] for r in standin.reviews() if r["kind"] == "SubjectAccessReview"][-4:]
+    scopes = [
+        (a["resourceAttributes"].get("namespace"), a["resourceAttributes"].get("name"))
+        for a in asked
+    ]
+    assert scopes == [(None, None), (NS, None), (NS, "ai-service"), (NS, "gateway")]
+
+
+def test_broad_reviews_off_ask_each_request_exactly(
+    tmp_path: Path,
+    pki: PKI,
+    prometheus_constant: ConstantData,
+    constant_objects: Path,
+    standin: KubeStandinThread,
+    surge_processes: list[Surge],
+) -> None:
+    kubeconfig = standin.write_kubeconfig(tmp_path / "kubeconfig")
+    exact = launch(
+        tmp_path,
+        pki,
+        prometheus_constant.url,
+        f"--objects={constant_objects}",
+        f"--authentication-kubeconfig={kubeconfig}",
+        f"--authorization-kubeconfig={kubeconfig}",
+        "--authentication-skip-lookup",
+        "--authorization-broad-reviews=false",
+    )
+    surge_processes.append(exact)
+    before = standin.review_calls()["subjectaccessreviews"]
+    reply = exact.get(f"{WAITING}?labelSelector=app%3Dai-service", token="bob-token")
+    assert reply.status == 200, reply.text
+    assert standin.review_calls()["subjectaccessreviews"] == before + 1
+    assert _last_access_review(standin)["resourceAttributes"] == {
+        "namespace": NS,
+        "verb": "get",
+        "group": "custom.metrics.k8s.io",
+        "version": "v1beta2",
+        "resource": "pods",
+        "subresource": "http_requests_waiting",
+        "name": "*",
+    }
 
 
 def test_explicit_deny_with_and_without_reason(surge: Surge) -> None:

@@ -1,10 +1,12 @@
 """TokenReview and SubjectAccessReview clients against the stand-in, with an injected clock
-for the caches; RequestInfo attributes, Forbidden messages and front-proxy headers."""
+for the caches and the reviews counted as the API received them; broad reviews; RequestInfo
+attributes, Forbidden messages and front-proxy headers."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -22,6 +24,7 @@ from apiservice.auth import (
     forbidden,
     path_allowed,
     request_attributes,
+    review_scopes,
 )
 from apiservice.kube import KubeUnreachable, load_client
 from tests.support.clock import Clock
@@ -48,6 +51,7 @@ POD_METRIC = Attributes(
     "*",
 )
 HPA = UserInfo("hpa", "", ("system:serviceaccounts", "system:authenticated"))
+CM = "/apis/custom.metrics.k8s.io/v1beta2"
 
 
 # -- the client -----------------------------------------------------------------------------------
@@ -160,12 +164,13 @@ async def test_empty_token_is_refused_by_the_api(kube: KubeCalls) -> None:
         await TokenReviewer(kube).review("")
 
 
-# -- SubjectAccessReview -------------------------------------------------------------------------
+# -- SubjectAccessReview: exact reviews (--authorization-broad-reviews=false) ---------------------
 
 
 async def test_access_review_spec_and_answer(kube_standin: KubeStandin, kube: KubeCalls) -> None:
+    """Exact reviews carry the request's attributes as the webhook authorizer writes them."""
     kube_standin.allow(AccessRule(user="hpa", resource="pods", reason="RBAC: allowed"))
-    reviewer = AccessReviewer(kube, clock=Clock(1000.0))
+    reviewer = AccessReviewer(kube, clock=Clock(1000.0), broad=False)
     decision = await reviewer.decide(HPA, POD_METRIC)
     assert (decision.allowed, decision.reason) == (True, "RBAC: allowed")
     assert kube_standin.reviews[-1] == {
@@ -192,7 +197,7 @@ async def test_allowed_and_denied_have_their_own_ttls(
 ) -> None:
     kube_standin.allow(AccessRule(user="hpa"))
     clock = Clock(1000.0)
-    reviewer = AccessReviewer(kube, allowed_ttl_s=30, denied_ttl_s=5, clock=clock)
+    reviewer = AccessReviewer(kube, allowed_ttl_s=30, denied_ttl_s=5, clock=clock, broad=False)
     denied_user = UserInfo("eve", groups=("system:authenticated",))
     for _ in range(3):
         assert (await reviewer.decide(HPA, POD_METRIC)).allowed
@@ -209,23 +214,192 @@ async def test_allowed_and_denied_have_their_own_ttls(
     assert kube_standin.review_calls["subjectaccessreviews"] == 4
 
 
+async def test_exact_reviews_ask_once_per_object(
+    kube_standin: KubeStandin, kube: KubeCalls
+) -> None:
+    kube_standin.allow(AccessRule(user="hpa"))
+    reviewer = AccessReviewer(kube, clock=Clock(1000.0), broad=False)
+    for _ in range(2):
+        for name in NAMES:
+            assert (await reviewer.decide(HPA, _deployment_metric("ns", name))).allowed
+    assert kube_standin.review_calls["subjectaccessreviews"] == len(NAMES)
+    assert [r["spec"]["resourceAttributes"]["name"] for r in kube_standin.reviews] == NAMES
+
+
 async def test_explicit_denial_wins(kube_standin: KubeStandin, kube: KubeCalls) -> None:
     kube_standin.allow(AccessRule(group="system:authenticated"))
     kube_standin.deny(AccessRule(user="hpa", namespace="ns", reason="no ns for you"))
-    decision = await AccessReviewer(kube).decide(HPA, POD_METRIC)
+    decision = await AccessReviewer(kube, broad=False).decide(HPA, POD_METRIC)
     assert (decision.allowed, decision.reason) == (False, "no ns for you")
+
+
+# -- SubjectAccessReview: broad reviews (the default) ---------------------------------------------
+
+NAMES = [f"web-{i}" for i in range(20)]
+
+
+def _deployment_metric(namespace: str, name: str, metric: str = "rps") -> Attributes:
+    """An Object metric's attributes: the review names the Deployment."""
+    return request_attributes(
+        "GET", f"{CM}/namespaces/{namespace}/deployments.apps/{name}/{metric}", {}
+    )
+
+
+def _scopes(kube_standin: KubeStandin) -> list[tuple[str, str]]:
+    """(namespace, name) of every resource review asked, in order."""
+    asked = [r["spec"].get("resourceAttributes") for r in kube_standin.reviews]
+    return [(a.get("namespace", ""), a.get("name", "")) for a in asked if a is not None]
+
+
+async def test_a_cluster_wide_allowance_covers_every_object_with_one_review(
+    kube_standin: KubeStandin, kube: KubeCalls
+) -> None:
+    kube_standin.allow(AccessRule(user="hpa", api_group="custom.metrics.k8s.io"))
+    reviewer = AccessReviewer(kube, clock=Clock(1000.0))
+    requests = [_deployment_metric(f"ns-{n}", name) for n in range(5) for name in NAMES]
+    decisions = await asyncio.gather(*(reviewer.decide(HPA, a) for a in requests))
+    assert all(d.allowed for d in decisions)
+    assert kube_standin.review_calls["subjectaccessreviews"] == 1  # 100 objects, coalesced
+    assert kube_standin.reviews[0]["spec"] == {
+        "resourceAttributes": {
+            "verb": "get",
+            "group": "custom.metrics.k8s.io",
+            "version": "v1beta2",
+            "resource": "deployments.apps",
+            "subresource": "rps",
+        },
+        "user": "hpa",
+        "groups": ["system:serviceaccounts", "system:authenticated"],
+    }
+    # Another metric (subresource) or resource is another question; pods/* is all pods.
+    assert (await reviewer.decide(HPA, _deployment_metric("ns-0", "web-0", "p99"))).allowed
+    assert (await reviewer.decide(HPA, POD_METRIC)).allowed
+    assert (await reviewer.decide(HPA, replace(POD_METRIC, namespace="ns-3"))).allowed
+    assert kube_standin.review_calls["subjectaccessreviews"] == 3
+    assert _scopes(kube_standin) == [("", "")] * 3
+
+
+async def test_a_namespace_grant_costs_one_review_per_namespace(
+    kube_standin: KubeStandin, kube: KubeCalls
+) -> None:
+    """As a RoleBinding in ns-1: the cluster-wide question is denied, ns-1's allowed; in
+    ns-2 every object is asked on its own, and denied."""
+    kube_standin.allow(AccessRule(user="hpa", namespace="ns-1"))
+    reviewer = AccessReviewer(kube, clock=Clock(1000.0))
+    for _ in range(2):
+        for name in NAMES:
+            assert (await reviewer.decide(HPA, _deployment_metric("ns-1", name))).allowed
+        for name in NAMES[:3]:
+            assert not (await reviewer.decide(HPA, _deployment_metric("ns-2", name))).allowed
+    assert _scopes(kube_standin) == [
+        ("", ""),
+        ("ns-1", ""),
+        ("ns-2", ""),
+        ("ns-2", "web-0"),
+        ("ns-2", "web-1"),
+        ("ns-2", "web-2"),
+    ]
+
+
+async def test_a_resource_names_grant_falls_through_to_the_exact_review(
+    kube_standin: KubeStandin, kube: KubeCalls
+) -> None:
+    """As a Role with resourceNames: both broader questions are denied (and cached), the
+    named object is allowed by its own review, any other object denied by its own, with
+    the 403 of an exact review."""
+    kube_standin.allow(
+        AccessRule(user="hpa", namespace="ns", resource="deployments.apps", name="web")
+    )
+    reviewer = AccessReviewer(kube, clock=Clock(1000.0))
+    web, api = _deployment_metric("ns", "web"), _deployment_metric("ns", "api")
+    for _ in range(2):
+        assert (await reviewer.decide(HPA, web)).allowed
+        denied = await reviewer.decide(HPA, api)
+        assert not denied.allowed
+    assert _scopes(kube_standin) == [("", ""), ("ns", ""), ("ns", "web"), ("ns", "api")]
+    assert forbidden(HPA, api, denied.reason).message == (
+        'deployments.apps.custom.metrics.k8s.io "api" is forbidden: User "hpa" cannot get '
+        'resource "deployments.apps/rps" in API group "custom.metrics.k8s.io" in the '
+        'namespace "ns"'
+    )
+
+
+async def test_broad_answers_expire_with_their_ttls(
+    kube_standin: KubeStandin, kube: KubeCalls
+) -> None:
+    kube_standin.allow(AccessRule(user="hpa", namespace="ns"))
+    clock = Clock(1000.0)
+    reviewer = AccessReviewer(kube, allowed_ttl_s=30, denied_ttl_s=5, clock=clock)
+    assert (await reviewer.decide(HPA, POD_METRIC)).allowed
+    assert _scopes(kube_standin) == [("", ""), ("ns", "")]
+    kube_standin.allow(AccessRule(user="hpa"))  # now cluster-wide
+    clock.now += 4.9  # the cluster-wide denial still holds: each namespace asks its own
+    for namespace in ("a", "b"):
+        assert (await reviewer.decide(HPA, replace(POD_METRIC, namespace=namespace))).allowed
+    assert _scopes(kube_standin)[2:] == [("a", ""), ("b", "")]
+    clock.now += 0.2  # it expired: asked again, now allowed for every namespace
+    for namespace in ("c", "d"):
+        assert (await reviewer.decide(HPA, replace(POD_METRIC, namespace=namespace))).allowed
+    assert _scopes(kube_standin)[4:] == [("", "")]
+    kube_standin.clear_access()
+    clock.now += 29.9  # allowed answers hold their 30s
+    assert (await reviewer.decide(HPA, POD_METRIC)).allowed
+    clock.now += 0.2
+    assert not (await reviewer.decide(HPA, POD_METRIC)).allowed
+    assert _scopes(kube_standin)[5:] == [("", ""), ("ns", "")]
+
+
+async def test_broad_reviews_trust_a_broader_allowance_over_a_narrower_denial(
+    kube_standin: KubeStandin, kube: KubeCalls
+) -> None:
+    """Why --authorization-broad-reviews=false exists: RBAC never denies, but an authorizer
+    that denies one namespace while allowing all is answered for all."""
+    kube_standin.allow(AccessRule(group="system:authenticated"))
+    kube_standin.deny(AccessRule(user="hpa", namespace="ns", reason="no ns for you"))
+    assert (await AccessReviewer(kube).decide(HPA, POD_METRIC)).allowed
+    assert not (await AccessReviewer(kube, broad=False).decide(HPA, POD_METRIC)).allowed
 
 
 async def test_access_review_errors_are_not_cached(
     kube_standin: KubeStandin, kube: KubeCalls
 ) -> None:
-    kube_standin.allow(AccessRule(user="hpa"))
+    """A broader denial is cached; the API failing on the next scope fails the decision
+    (503 for the caller), and nothing of it is kept."""
+    kube_standin.allow(AccessRule(user="hpa", namespace="ns"))
     reviewer = AccessReviewer(kube, clock=Clock(1000.0))
+    other = UserInfo("other", groups=("system:authenticated",))
+    assert not (await reviewer.decide(other, POD_METRIC)).allowed  # ("", "") and ns denied
     kube_standin.down = True
     with pytest.raises(ReviewError):
         await reviewer.decide(HPA, POD_METRIC)
+    assert not (await reviewer.decide(other, POD_METRIC)).allowed  # cached: no call
     kube_standin.down = False
+    calls = kube_standin.review_calls["subjectaccessreviews"]
     assert (await reviewer.decide(HPA, POD_METRIC)).allowed
+    assert kube_standin.review_calls["subjectaccessreviews"] == calls + 2
+    assert _scopes(kube_standin)[-2:] == [("", ""), ("ns", "")]
+
+
+@pytest.mark.parametrize(
+    ("path", "scopes"),
+    [
+        (f"{CM}/namespaces/ns/pods/*/rps", [("", ""), ("ns", "")]),
+        (f"{CM}/namespaces/ns/deployments.apps/web/rps", [("", ""), ("ns", ""), ("ns", "web")]),
+        (f"{CM}/nodes/n1/cpu", [("", ""), ("", "n1")]),
+        (f"{CM}/nodes/*/cpu", [("", "")]),
+        ("/apis/external.metrics.k8s.io/v1beta1/namespaces/ns/queue", [("", ""), ("ns", "")]),
+    ],
+)
+def test_review_scopes(path: str, scopes: list[tuple[str, str]]) -> None:
+    attrs = request_attributes("GET", path, {})
+    broad = list(review_scopes(attrs, broad=True))
+    assert [(s.namespace, s.name) for s in broad] == scopes
+    assert {(s.verb, s.group, s.version, s.resource, s.subresource, s.path) for s in broad} == {
+        (attrs.verb, attrs.group, attrs.version, attrs.resource, attrs.subresource, "")
+    }
+    assert list(review_scopes(attrs, broad=False)) == [replace(attrs, path="")]
+    discovery = request_attributes("GET", "/apis", {})
+    assert list(review_scopes(discovery, broad=True)) == [discovery]
 
 
 async def test_invalid_access_review_is_422(kube: KubeCalls) -> None:
@@ -247,8 +421,6 @@ async def test_a_caller_giving_up_does_not_fail_the_others(
 
 
 # -- request attributes, as kube-apiserver's RequestInfo ----------------------------------------
-
-CM = "/apis/custom.metrics.k8s.io/v1beta2"
 
 
 @pytest.mark.parametrize(
