@@ -293,15 +293,15 @@ def log_options(args: argparse.Namespace) -> LogOptions:
 
 
 def simulate_options(args: argparse.Namespace) -> SimulateOptions:
-    return _same_names(SimulateOptions, args)
+    return same_names(SimulateOptions, args)
 
 
 def capacity_options(args: argparse.Namespace) -> CapacityOptions:
-    return _same_names(CapacityOptions, args)
+    return same_names(CapacityOptions, args)
 
 
 def tune_options(args: argparse.Namespace) -> TuneOptions:
-    return _same_names(TuneOptions, args)
+    return same_names(TuneOptions, args)
 
 
 def hpa_options(args: argparse.Namespace) -> HPAOptions:
@@ -314,12 +314,13 @@ def hpa_options(args: argparse.Namespace) -> HPAOptions:
     )
 
 
-def _same_names(cls: type[_O], args: argparse.Namespace) -> _O:
-    """Options whose fields are named as the flags: each field from its flag (a repeated
-    flag, None when not given, as a tuple); a field with no flag here keeps its default."""
+def same_names(cls: type[_O], source: argparse.Namespace | TuneOptions) -> _O:
+    """Options whose fields are named as the flags, from the flags (or from another
+    command's options): each field from its namesake (a repeated flag, None when not given,
+    as a tuple); a field with no namesake keeps its default."""
     values = {}
     for f in fields(cls):
-        if hasattr(args, f.name):
-            value = getattr(args, f.name)
+        if hasattr(source, f.name):
+            value = getattr(source, f.name)
             values[f.name] = tuple(value or ()) if isinstance(f.default, tuple) else value
     return cls(**values)

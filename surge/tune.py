@@ -10,24 +10,15 @@ from __future__ import annotations
 
 import math
 import sys
-from dataclasses import fields
 from pathlib import Path
 from typing import Any, TextIO
 
 import yaml
 
 from autoscaler.simulation.command import SimulateOptions
-from surge.options import TuneOptions
+from surge.options import TuneOptions, same_names
 
 SEARCH_BUDGET = 70  # about how many candidates a search judges, for the progress bar
-
-
-def _simulate_args(args: TuneOptions) -> SimulateOptions:
-    """The flags as `surge simulate` reads them, to share its reading of the inputs (no
-    timeline, and no forecast rules file: `--forecast` makes its own rule)."""
-    return SimulateOptions(
-        **{f.name: getattr(args, f.name) for f in fields(SimulateOptions) if hasattr(args, f.name)}
-    )
 
 
 class TuneError(ValueError):
@@ -59,7 +50,9 @@ def main(args: TuneOptions, out: TextIO | None = None) -> int:
     )
     try:
         _check(args)
-        plain = _simulate_args(args)
+        # The flags as `surge simulate` reads them, to share its reading of the inputs (no
+        # timeline, and no forecast rules file: `--forecast` makes its own rule).
+        plain = same_names(SimulateOptions, args)
         command._check_numbers(plain)
         plan = command.prepare(plain)
         if not isinstance(plan.source, sim.ScenarioSource):
