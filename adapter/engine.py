@@ -103,6 +103,9 @@ class Values:
 
 @dataclass(frozen=True)
 class EngineSettings:
+    """The optimized engine's tuning, carried as is by `surge serve`'s options: its engine
+    flags (surge.flags) set all but refresh_ahead and split_backoff_max_s."""
+
     freshness_s: float = 10.0
     max_staleness_s: float = 120.0
     refresh_ahead: float = 0.7  # refresh a hot key once this share of freshness has passed
