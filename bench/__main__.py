@@ -88,6 +88,13 @@ def _parser() -> argparse.ArgumentParser:
         help="the Kubernetes API every server reads: real (tests/e2e's kube-apiserver; the "
         "default when tests/e2e/build.sh has built it) or standin (the Python stand-in)",
     )
+    s.add_argument(
+        "--surge-reviews",
+        choices=storm.SURGE_REVIEWS,
+        default="broad",
+        help="Surge's SubjectAccessReviews: broad (its default: all namespaces and names "
+        "first) or exact (each request's own, as prometheus-adapter asks them)",
+    )
     s.add_argument("--workdir", type=Path, help="keep logs and data here (default: a temp dir)")
     s.add_argument("--json", action="store_true", help="print one JSON object")
     c = commands.add_parser(
@@ -184,6 +191,7 @@ def main(argv: list[str] | None = None) -> int:
         kube=args.kube or kube.default_kube(),
         modes=args.modes,
         pa_build_timeout_s=args.pa_build_timeout,
+        surge_reviews=args.surge_reviews,
         workdir=args.workdir,
         progress=_log,
     )

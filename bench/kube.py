@@ -63,6 +63,14 @@ READER_BINDING = {
 }
 
 
+# What the storm counts of kube-apiserver's work per sync: the reviews the servers ask, and
+# the lists of pods (prometheus-adapter's, one per Pods-metric request; Surge watches).
+API_COUNTS = {
+    "reviews": ("subjectaccessreviews", "POST"),
+    "pod_lists": ("pods", "LIST"),
+}
+
+
 class KubeError(RuntimeError):
     """The fleet's Kubernetes API could not be set up; the run stops with this reason."""
 
@@ -78,6 +86,11 @@ class FleetKube(Protocol):
 
     def store_pids(self) -> list[int]:
         """The API's storage (etcd), part of the run's work, not of the machine's other load."""
+        ...
+
+    def served(self) -> dict[str, float] | None:
+        """Requests the API has served so far, by kind (API_COUNTS), from its own
+        apiserver_request_total; None where the API does not count them (the stand-in)."""
         ...
 
     def stop(self) -> None: ...
@@ -278,8 +291,24 @@ class RealKube:
     def _pids(self, name: str) -> list[int]:
         return [p.pid for p in self.plane.processes if p.name == name and p.running]
 
+    def served(self) -> dict[str, float]:
+        return request_counts(self.plane.admin().raw("GET", "/metrics").decode())
+
     def stop(self) -> None:
         self.plane.stop()
+
+
+def request_counts(exposition: str) -> dict[str, float]:
+    """API_COUNTS' totals from kube-apiserver's metrics text (every response code)."""
+    counts = dict.fromkeys(API_COUNTS, 0.0)
+    for line in exposition.splitlines():
+        if not line.startswith("apiserver_request_total{"):
+            continue
+        labels, value = line.rsplit(" ", 1)
+        for kind, (resource, verb) in API_COUNTS.items():
+            if f'resource="{resource}"' in labels and f'verb="{verb}"' in labels:
+                counts[kind] += float(value)
+    return counts
 
 
 # ----- the stand-in ------------------------------------------------------------------
@@ -319,6 +348,9 @@ class StandinKube:
 
     def store_pids(self) -> list[int]:
         return []  # the stand-in keeps its objects in its own process
+
+    def served(self) -> None:
+        return None
 
     def stop(self) -> None:
         self.process.stop()

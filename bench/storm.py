@@ -51,13 +51,17 @@ import yarl
 
 from apiservice.quantity import Quantity
 from bench import fleet
-from bench.kube import CLIENT_USER, FleetKube, fleet_kube, objects_lines
+from bench.kube import API_COUNTS, CLIENT_USER, FleetKube, fleet_kube, objects_lines
 from surge.certs import self_signed
 from surge.demo.localprom import LOOPBACK, LocalPrometheus, backfill, free_port
 
 REPO = Path(__file__).resolve().parents[1]
 BUILD_SCRIPT = REPO / "bench" / "build_prometheus_adapter.sh"
 MODES = ("surge", "naive", "bare", "prometheus-adapter")
+# Surge's SubjectAccessReviews: `broad` (its default: an allowed review for all namespaces
+# and names covers every object) or `exact` (one per request's own attributes, as
+# prometheus-adapter's k8s.io/apiserver asks them).
+SURGE_REVIEWS = ("broad", "exact")
 FIGURES = (
     "queries_per_sync",
     "p50_ms",
@@ -601,7 +605,9 @@ async def _lists_metrics(client: Client, catalog: list[fleet.Metric]) -> bool:
     return all(m.name in listed for m in catalog)
 
 
-async def start_surge(ws: Workspace, engine: str, kube: FleetKube) -> Server:
+async def start_surge(
+    ws: Workspace, engine: str, kube: FleetKube, reviews: str = "broad"
+) -> Server:
     sc, port = ws.scenario, free_port()
     argv = [
         sys.executable, "-m", "surge", "serve",
@@ -613,6 +619,7 @@ async def start_surge(ws: Workspace, engine: str, kube: FleetKube) -> Server:
         "--tls-cert-file", str(ws.cert),
         "--tls-private-key-file", str(ws.key),
         *ws.delegated_auth(kube),
+        f"--authorization-broad-reviews={str(reviews == 'broad').lower()}",
         *ws.relist(),
         "--engine", engine,
         "--freshness", ms_flag(sc.freshness_s),
@@ -821,6 +828,7 @@ async def measure(
     server: Server,
     hpas: list[list[Call]],
     prometheus: PrometheusReadings,
+    kube: FleetKube,
     *,
     check: bool,
     freshness_s: float | None,
@@ -841,6 +849,8 @@ async def measure(
         # The next sync a period after the warm-up's, as the controller re-queues an HPA:
         # sooner, it would find the warm-up's SubjectAccessReviews still cached.
         await asyncio.sleep(max(0.0, sc.sync_s - warm_run.elapsed_s))
+        # The API's counters are read outside the CPU window: a scrape is work of its own.
+        served_before = await asyncio.to_thread(kube.served)
         before = await read_all(server, prometheus)
         lookups_before = await cache_lookups(client) if counts_cache else {}
         run = await drive_syncs(
@@ -853,6 +863,7 @@ async def measure(
             await asyncio.sleep(max(0.0, before.at + sc.syncs * sc.sync_s - time.monotonic()))
         await asyncio.sleep(SETTLE_S)
         after = await read_all(server, prometheus)
+        served_after = await asyncio.to_thread(kube.served)
         lookups = await cache_lookups(client) if counts_cache else {}
     finally:
         await client.close()
@@ -910,6 +921,12 @@ async def measure(
         figures["cache_hit_share"] = _round(hits / max(1.0, hits + misses), 4)
     figures["kube_api_cpu_s"] = per_sync("kube")
     figures["etcd_cpu_s"] = per_sync("store") if server.store_pids else None
+    for kind in API_COUNTS:
+        figures[f"{kind}_per_sync"] = (
+            None
+            if served_before is None or served_after is None
+            else _round((served_after[kind] - served_before[kind]) / syncs, 1)
+        )
     return figures
 
 
@@ -951,6 +968,7 @@ class Options:
     kube: str = "standin"
     modes: tuple[str, ...] = MODES
     pa_build_timeout_s: float = 360.0
+    surge_reviews: str = "broad"
     workdir: Path | None = None
     progress: Callable[[str], None] = lambda _: None
 
@@ -997,7 +1015,7 @@ async def run(options: Options) -> dict[str, Any]:
             try:
                 if mode in ("surge", "naive"):
                     engine = "optimized" if mode == "surge" else "naive"
-                    server = await start_surge(ws, engine, kube)
+                    server = await start_surge(ws, engine, kube, options.surge_reviews)
                 elif mode == "bare":
                     server = await start_bare(ws, kube)
                 else:
@@ -1009,6 +1027,7 @@ async def run(options: Options) -> dict[str, Any]:
                     server,
                     hpas,
                     readings,
+                    kube,
                     check=mode != "bare",
                     freshness_s=sc.freshness_s if mode == "surge" else None,
                     uses_prometheus=mode != "bare",
@@ -1044,6 +1063,7 @@ async def run(options: Options) -> dict[str, Any]:
             },
             "relist_s": sc.relist_s,
             "auth_cache_s": sc.auth_cache_s,
+            "surge_reviews": options.surge_reviews,
             "metrics_max_age": METRICS_MAX_AGE,
             "surge_flags": {
                 "freshness": ms_flag(sc.freshness_s),
@@ -1143,6 +1163,8 @@ _CONTEXT_ROWS = (
     ("cache_hit_share", "answered from a snapshot"),
     ("rss_end_mb", "adapter RSS at the end (MB)"),
     ("etcd_cpu_s", "etcd CPU s per sync"),
+    ("reviews_per_sync", "SubjectAccessReviews per sync"),
+    ("pod_lists_per_sync", "pod lists per sync"),
     ("sync_background_cores", "other load, sync phase (cores)"),
     ("loop_background_cores", "other load, closed loop (cores)"),
     ("loop_adapter_cores", "adapter cores, closed loop"),
@@ -1166,6 +1188,12 @@ _KUBE_NAMES = {
 }
 
 
+_REVIEWS = {
+    "broad": "broad (all namespaces and names first; PA reviews each request's own)",
+    "exact": "exact (each request's own, as PA's)",
+}
+
+
 def render(result: dict[str, Any]) -> Iterator[Any]:
     """rich renderables: the run, the figures with ratios to Surge, and the targets."""
     from rich.table import Table
@@ -1179,7 +1207,8 @@ def render(result: dict[str, Any]) -> Iterator[Any]:
         f"Machine: {r['machine']['nproc']} CPUs, {r['machine']['cpu']}. Run took "
         f"{r['duration_s']:g}s.\nKubernetes API: {_KUBE_NAMES[r['kube']]}; both servers "
         f"relist series every {r['relist_s']:g}s, {r['metrics_max_age']} back, and "
-        "authorize each client certificate with SubjectAccessReviews there."
+        "authorize each client certificate with SubjectAccessReviews there, cached "
+        f"{r['auth_cache_s']:g}s; Surge's reviews: {_REVIEWS[r['surge_reviews']]}."
     )
     flags = r["surge_flags"]
     if r["compression"] != 1:

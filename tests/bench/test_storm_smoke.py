@@ -107,6 +107,32 @@ def test_every_mode_read_the_same_kubernetes_api(result: dict[str, Any]) -> None
         assert isinstance(figures["etcd_cpu_s"], int | float), mode
     # PA lists pods through the API on every Pods-metric request; Surge watches.
     assert result["modes"]["prometheus-adapter"]["kube_api_cpu_s"] > 0
+    pods_metrics = sum(m.kind == "pods" for m in fleet.metrics(METRICS))
+    pa, surge = result["modes"]["prometheus-adapter"], result["modes"]["surge"]
+    assert pa["pod_lists_per_sync"] == HPAS * pods_metrics
+    assert surge["pod_lists_per_sync"] == result["modes"]["naive"]["pod_lists_per_sync"] == 0
+    # PA reviews each request's own attributes; Surge's broad review covers the fleet.
+    assert result["run"]["surge_reviews"] == "broad"
+    assert 0 < surge["reviews_per_sync"] < pa["reviews_per_sync"]
+    assert result["modes"]["bare"]["reviews_per_sync"] == 0
+
+
+def test_request_counts_read_kube_apiservers_counter() -> None:
+    exposition = "\n".join(
+        [
+            "# TYPE apiserver_request_total counter",
+            'apiserver_request_total{code="201",resource="subjectaccessreviews",'
+            'subresource="",verb="POST",version="v1"} 7',
+            'apiserver_request_total{code="403",resource="subjectaccessreviews",'
+            'subresource="",verb="POST",version="v1"} 1',
+            'apiserver_request_total{code="200",resource="pods",subresource="",'
+            'verb="LIST",version="v1"} 5',
+            'apiserver_request_total{code="200",resource="pods",subresource="status",'
+            'verb="PATCH",version="v1"} 9',
+            'apiserver_request_total{code="200",resource="pods",verb="WATCH"} 2',
+        ]
+    )
+    assert kube.request_counts(exposition) == {"reviews": 8.0, "pod_lists": 5.0}
 
 
 def test_ratios_are_to_optimized_surge(result: dict[str, Any]) -> None:
