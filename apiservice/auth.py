@@ -336,9 +336,13 @@ class _Reviews:
         self._pending: dict[Hashable, asyncio.Task[Any]] = {}
 
     async def get(self, key: Hashable, fetch: Callable[[], Awaitable[Any]]) -> Any:
-        hit = self._cache.get(key)
-        if hit is not None and hit[0] > self._clock():
-            return hit[1]
+        try:
+            expires, answer = self._cache[key]  # one lookup (`get` makes two)
+        except KeyError:
+            pass
+        else:
+            if expires > self._clock():
+                return answer
         task = self._pending.get(key)
         if task is None:
             # Its own task: a caller that gives up (timeout) does not fail the others.
