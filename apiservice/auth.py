@@ -56,9 +56,9 @@ _TOKEN_REVIEWS = "/apis/authentication.k8s.io/v1/tokenreviews"
 _ACCESS_REVIEWS = "/apis/authorization.k8s.io/v1/subjectaccessreviews"
 # Entries per cache, bounded as Kubernetes' webhook caches are (a caller naming ever new
 # objects must not grow it without end). Exact reviews of a big fleet outgrow it (20,000
-# HPAs x 2 metrics ask 22,000 keys per 15s sync), but their answers live 10s, less than a
-# sync, so the entries it evicts would have expired before their next use; broad reviews
-# (AccessReviewer) keep an HPA controller's keys to a handful.
+# HPAs x 2 metrics ask 22,000 keys per 15s sync), but their answers live 10s (the
+# default TTLs), less than a sync, so the entries it evicts would have expired before
+# their next use; broad reviews (AccessReviewer) keep an HPA controller's keys to a few.
 _CACHE_SIZE = 10_000
 
 
