@@ -43,6 +43,10 @@ class ObjectMeta:
     labels: dict[str, str]
 
 
+# Selections kept per namespace (and for every namespace) until it changes.
+_SELECTIONS_KEPT = 1024
+
+
 class ObjectIndex(Protocol):
     """What the provider needs from the cluster: its resources and selector listings."""
 
@@ -55,7 +59,8 @@ class ObjectIndex(Protocol):
     async def list_objects(
         self, res: APIResource, namespace: str, selector: Selector
     ) -> list[ObjectMeta]:
-        """The same objects with their namespaces and labels (PodMetrics carry both)."""
+        """The same objects with their namespaces and labels (PodMetrics carry both); the
+        list may be shared with other callers: read it, never change it."""
         ...
 
     def prime(self, resources: Iterable[GroupResource]) -> None:
@@ -83,22 +88,31 @@ def _meta(obj: Any) -> ObjectMeta:
 
 class _Store:
     """Objects of one resource by namespace, each namespace kept in list order (by name):
-    a selector request scans its own namespace, not the cluster."""
+    a selector request scans its own namespace, not the cluster, and once: what a selector
+    selects is kept until its namespace changes (the HPA controller asks the same selectors
+    every sync; objects change far less often)."""
 
     def __init__(self, objects: Iterable[ObjectMeta] = ()) -> None:
         self._by_ns: dict[str, dict[str, ObjectMeta]] = {}
         self._ordered: dict[str, list[ObjectMeta]] = {}
+        # namespace (None: every namespace) -> selector -> what it selects there
+        self._selected: dict[str | None, dict[Selector, list[ObjectMeta]]] = {}
         for meta in objects:
             self.put(meta)
 
+    def _changed(self, namespace: str) -> None:
+        self._ordered.pop(namespace, None)
+        self._selected.pop(namespace, None)
+        self._selected.pop(None, None)
+
     def put(self, meta: ObjectMeta) -> None:
         self._by_ns.setdefault(meta.namespace, {})[meta.name] = meta
-        self._ordered.pop(meta.namespace, None)
+        self._changed(meta.namespace)
 
     def drop(self, namespace: str, name: str) -> None:
         objects = self._by_ns.get(namespace)
         if objects is not None and objects.pop(name, None) is not None:
-            self._ordered.pop(namespace, None)
+            self._changed(namespace)
             if not objects:
                 del self._by_ns[namespace]
 
@@ -110,9 +124,18 @@ class _Store:
         return ordered
 
     def select(self, namespace: str, selector: Selector, namespaced: bool) -> list[ObjectMeta]:
-        """Matching objects in Kubernetes' list order: namespace, then name."""
-        spaces = [namespace] if namespaced and namespace else sorted(self._by_ns)
-        return [o for ns in spaces for o in self._in(ns) if selector.matches(o.labels)]
+        """Matching objects in Kubernetes' list order: namespace, then name. The list is
+        shared with later callers: read it, never change it."""
+        scope = namespace if namespaced and namespace else None
+        known = self._selected.setdefault(scope, {})
+        selected = known.get(selector)
+        if selected is None:
+            spaces = [namespace] if scope is not None else sorted(self._by_ns)
+            selected = [o for ns in spaces for o in self._in(ns) if selector.matches(o.labels)]
+            if len(known) >= _SELECTIONS_KEPT:  # bounded whatever selectors clients send
+                known.clear()
+            known[selector] = selected
+        return selected
 
 
 class StaticObjects:
