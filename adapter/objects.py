@@ -9,6 +9,7 @@ namespace, then name, as etcd returns keys.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import sys
 from collections.abc import Iterable
@@ -431,6 +432,9 @@ class _Informer:
                 break
             params = {"limit": str(LIST_PAGE), "continue": str(meta["continue"])}
         self.store = store
+        # The index lives until the next list: keep the cyclic collector from walking it
+        # again at every full collection (at 15,000 objects each took 100-200 ms).
+        gc.freeze()
         self._synced.set()
         self._tried.set()
         self.healthy = True
