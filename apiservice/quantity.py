@@ -63,13 +63,16 @@ def go_int64(value: float) -> int:
 
 
 def _decimal(negative: bool, coefficient: int, exponent: int) -> Decimal:
-    """An exact Decimal, whatever the context's precision."""
-    return Decimal((int(negative), tuple(int(d) for d in str(coefficient)), exponent))
+    """An exact Decimal, whatever the context's precision (a string is never rounded)."""
+    return Decimal(f"{'-' if negative else ''}{coefficient}E{exponent}")
 
 
 def _parts(amount: Decimal) -> tuple[bool, int, int]:
     sign, digits, exponent = amount.as_tuple()
-    return bool(sign), int("".join(map(str, digits)) or "0"), int(exponent)
+    coefficient = 0
+    for digit in digits:  # a few times faster than joining the digits' strings
+        coefficient = coefficient * 10 + digit
+    return bool(sign), coefficient, int(exponent)
 
 
 @dataclass(frozen=True)
