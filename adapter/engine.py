@@ -512,7 +512,7 @@ class OptimizedEngine(NaiveEngine):
     # -- custom metrics ---------------------------------------------------------------
 
     def _widen(self, req: CustomRequest, within: str = "") -> Widened | NotWidenable:
-        key = (id(req.series.namer), req.series.series_name, req.gr, str(req.metric_selector))
+        key = (id(req.series.namer), req.series.series_name, req.gr, req.metric_selector)
         known = self._widened.get((*key, within))
         if known is None:
             try:

@@ -8,6 +8,7 @@ under load would restart a server that is merely busy.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,6 +51,47 @@ class Timeout(APIError):
             "context deadline exceeded",
             details={},
         )
+
+
+class Deadlines:
+    """The request timeout with one timer per `grain` of start times, not one per request
+    (asyncio.timeout's timer costs a request about as much as routing and encoding it):
+    a request begun at t is cancelled between t + timeout and t + timeout + grain."""
+
+    def __init__(self, timeout_s: float) -> None:
+        self.timeout_s = timeout_s
+        self.grain_s = min(1.0, timeout_s / 10)
+        self._group: set[asyncio.Task[Any]] = set()
+        self._group_ends = float("-inf")
+        self._expired: set[asyncio.Task[Any]] = set()
+
+    def begin(self, task: asyncio.Task[Any]) -> set[asyncio.Task[Any]]:
+        """Start `task`'s clock; give what this returns to `end` when it is done."""
+        loop = task.get_loop()
+        now = loop.time()
+        if now >= self._group_ends:
+            self._group, self._group_ends = set(), now + self.grain_s
+            loop.call_at(self._group_ends + self.timeout_s, self._expire, self._group)
+        self._group.add(task)
+        return self._group
+
+    def end(self, task: asyncio.Task[Any], group: set[asyncio.Task[Any]]) -> None:
+        group.discard(task)
+        self._expired.discard(task)
+
+    def expired(self, task: asyncio.Task[Any]) -> bool:
+        """Whether `task` was cancelled by its deadline (and by nothing else): then its
+        cancellation is withdrawn and the caller answers 504."""
+        if task not in self._expired:
+            return False
+        self._expired.discard(task)
+        return task.uncancel() == 0
+
+    def _expire(self, group: set[asyncio.Task[Any]]) -> None:
+        for task in group:
+            self._expired.add(task)
+            task.cancel()
+        group.clear()
 
 
 class RequestEntityTooLarge(APIError):

@@ -8,6 +8,7 @@ reaches a client.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import ssl
 import time
@@ -24,6 +25,7 @@ from apiservice.auth import HEALTH_PATHS as _HEALTH_PATHS
 from apiservice.auth import DelegatedAuth
 from apiservice.errors import APIError, InternalError, NotFound
 from apiservice.limits import (
+    Deadlines,
     InflightGate,
     Limits,
     RequestEntityTooLarge,
@@ -102,6 +104,11 @@ class _Instruments:
         children[1].observe(seconds)
 
 
+@functools.lru_cache(maxsize=1024)  # a cluster's HPAs ask for a few metrics, again and again
+def _metric_info(resource: str, namespaced: bool, metric: str) -> CustomMetricInfo:
+    return CustomMetricInfo(GroupResource.parse(resource), namespaced, metric)
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -164,9 +171,7 @@ class _API:
         metric_selector = parse_selector(request.query.get("metricLabelSelector"))
         # As custom-metrics-apiserver: the resource as written (`deployments` or
         # `deployments.apps`); the provider normalizes it and answers 404 for what it lacks.
-        info = CustomMetricInfo(
-            GroupResource.parse(route.resource), route.namespace != "", route.metric
-        )
+        info = _metric_info(route.resource, route.namespace != "", route.metric)
         if route.name == "*":
             values = await self.provider.get_metric_by_selector(
                 route.namespace, selector, info, metric_selector
@@ -267,6 +272,7 @@ def build_app(
     api = _API(provider, ready, registry, resources, ready_note)
     instruments = _Instruments(registry)
     gate = InflightGate(limits.max_requests_inflight)
+    deadlines = Deadlines(limits.request_timeout_s)
 
     async def answer(request: web.Request, seen: dict[str, str]) -> web.Response:
         if (request.content_length or 0) > limits.max_body_bytes:
@@ -289,22 +295,23 @@ def build_app(
             response = too_many_requests()
             instruments.observe(request.method, "unknown", 429, time.perf_counter() - started)
             return response
-        deadline = asyncio.timeout(limits.request_timeout_s)
+        task = asyncio.current_task()
+        assert task is not None  # aiohttp runs every request in a task of its own
+        clock = deadlines.begin(task)
         try:
-            async with deadline:
-                response = await answer(request, seen)
+            response = await answer(request, seen)
         except APIError as err:
             response = _json(types.status(err), status=err.code)
-        except TimeoutError:
-            if not deadline.expired():
-                log.exception("%s %s failed", request.method, request.path_qs)
-            error: APIError = Timeout() if deadline.expired() else InternalError(_UNEXPECTED)
-            response = _json(types.status(error), status=error.code)
+        except asyncio.CancelledError:
+            if not deadlines.expired(task):
+                raise
+            response = _json(types.status(Timeout()), status=Timeout.code)
         except Exception:
             log.exception("%s %s failed", request.method, request.path_qs)
             error = InternalError(_UNEXPECTED)
             response = _json(types.status(error), status=error.code)
         finally:
+            deadlines.end(task, clock)
             if not exempt:
                 gate.leave()
         elapsed = time.perf_counter() - started
