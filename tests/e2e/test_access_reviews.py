@@ -1,4 +1,5 @@
-"""Surge's broad SubjectAccessReviews against kube-apiserver's real RBAC: for users granted
+"""Surge's broad SubjectAccessReviews (the cluster's Surge runs with the default,
+--authorization-broad-reviews=true) against kube-apiserver's real RBAC: for users granted
 cluster-wide (ClusterRoleBinding), in one namespace (RoleBinding) and for one object (a
 Role with resourceNames), Surge's answer to each request, asked straight on its port,
 matches kube-apiserver's own decision on the request's exact attributes (a
@@ -211,8 +212,8 @@ def test_broad_reviews_decide_as_kube_apiserver(
     checks = [*cases(home), *cases(elsewhere.namespace), NODE_CASE]
 
     # Surge has the series of both namespaces (the admin is in system:masters: no review).
-    surge_admin = Kube(cluster.surge_url, cluster.plane.pki.ca.cert, cert=(
-        cluster.plane.pki.admin.cert, cluster.plane.pki.admin.key))  # fmt: skip
+    pki = cluster.plane.pki
+    surge_admin = Kube(cluster.surge_url, pki.ca.cert, cert=(pki.admin.cert, pki.admin.key))
     for case in checks:
         wait_for(
             lambda case=case: _get(surge_admin, case.path)[0] == case.found,
@@ -228,7 +229,7 @@ def test_broad_reviews_decide_as_kube_apiserver(
         grant = functools.partial(_allowed, admin, home, account, case)
         wait_for(grant, 30, f"{account}'s grant in kube-apiserver's RBAC")
 
-    ca = cluster.plane.pki.ca.cert
+    ca = pki.ca.cert
     table = [f"{'account':<17} {'oracle':<7} {'surge':<6} request"]
     decisions: dict[str, list[bool]] = {}
     for account in READERS:
