@@ -40,6 +40,9 @@ from apiservice.selectors import Selector
 log = logging.getLogger(__name__)
 
 _FETCH_FAILED = "unable to fetch metrics"
+# Metrics whose series and resource are kept between requests (any more: forgotten).
+_FOUND_KEPT = 1024
+_Found = tuple[CustomMetricInfo, SeriesInfo, APIResource]
 
 
 @functools.lru_cache(maxsize=512)  # a snapshot's items share one evaluation time
@@ -52,6 +55,7 @@ class PrometheusProvider:
         self.registry = registry
         self.objects = objects
         self.engine = engine
+        self._found: dict[CustomMetricInfo, tuple[object, object, _Found]] = {}
 
     # -- custom metrics -------------------------------------------------------------
 
@@ -72,11 +76,20 @@ class PrometheusProvider:
 
     def _lookup(self, info: CustomMetricInfo) -> tuple[CustomMetricInfo, SeriesInfo, APIResource]:
         self._listed()
-        res = self.objects.mapper.resource_for(info.group_resource)
+        served = self.registry.custom
+        mapper = self.objects.mapper
+        known = self._found.get(info)
+        # kept while the series list and the resources are those it was found in
+        if known is not None and known[0] is served and known[1] is mapper:
+            return known[2]
+        res = mapper.resource_for(info.group_resource)
         key = CustomMetricInfo(res.group_resource, info.namespaced, info.metric) if res else info
-        series = self.registry.custom.get(key)
+        series = served.get(key)
         if res is None or series is None:
             raise self._not_found(info.metric, str(info.group_resource))
+        if len(self._found) >= _FOUND_KEPT:
+            self._found.clear()
+        self._found[info] = (served, mapper, (key, series, res))
         return key, series, res
 
     async def _values(

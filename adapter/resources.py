@@ -6,6 +6,7 @@ names, request paths) through a discovery-backed RESTMapper; this is that mapper
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -22,7 +23,7 @@ class APIResource:
     namespaced: bool
     short_names: tuple[str, ...] = ()
 
-    @property
+    @functools.cached_property  # asked on every request: one GroupResource, not one each
     def group_resource(self) -> GroupResource:
         return GroupResource(self.group, self.resource)
 
@@ -62,6 +63,9 @@ BUILTIN = (
 )
 
 
+_RESOLVED_KEPT = 1024
+
+
 class ResourceMapper:
     """Resolves partial or singular group-resources to the served ones, in discovery order.
 
@@ -71,16 +75,25 @@ class ResourceMapper:
 
     def __init__(self, resources: Iterable[APIResource]) -> None:
         self.resources: tuple[APIResource, ...] = tuple(resources)
+        # What each name asked for resolved to: every request asks, discovery lists dozens.
+        self._resolved: dict[GroupResource, APIResource | None] = {}
 
     def resource_for(self, gr: GroupResource) -> APIResource | None:
         """The served resource a (possibly singular, short or unqualified) name refers to."""
+        if gr in self._resolved:
+            return self._resolved[gr]
         name = gr.resource.lower()
+        found = None
         for res in self.resources:
             if gr.group and res.group != gr.group:
                 continue
             if name in (res.resource, res.singular) or name in res.short_names:
-                return res
-        return None
+                found = res
+                break
+        if len(self._resolved) >= _RESOLVED_KEPT:  # bounded whatever names clients send
+            self._resolved.clear()
+        self._resolved[gr] = found
+        return found
 
     def by_kind(self, api_version: str, kind: str) -> APIResource | None:
         group = api_version.rpartition("/")[0]

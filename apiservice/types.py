@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -34,7 +35,7 @@ _GO_ESCAPE = {
     "\u2029": "\\u2029",
 }
 _GO_ESCAPES = str.maketrans(_GO_ESCAPE)
-_GO_ESCAPED = tuple(_GO_ESCAPE)
+_GO_ESCAPED = re.compile("[" + "".join(_GO_ESCAPE) + "]")
 
 
 # One encoder for every body: json.dumps with options builds a new one per call.
@@ -44,7 +45,7 @@ _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan
 def encode(body: Any) -> bytes:
     """Compact JSON as Kubernetes' serializer writes it, newline included."""
     text = _ENCODER.encode(body)
-    if any(c in text for c in _GO_ESCAPED):  # a scan is far cheaper than translate()
+    if _GO_ESCAPED.search(text):  # a scan is far cheaper than translate()
         text = text.translate(_GO_ESCAPES)
     return (text + "\n").encode("utf-8", "replace")
 

@@ -7,7 +7,8 @@ import asyncio
 import pytest
 
 from adapter.engine import EngineSettings, OptimizedEngine
-from apiservice.errors import InternalError, ServiceUnavailable
+from adapter.resources import ResourceMapper
+from apiservice.errors import InternalError, NotFound, ServiceUnavailable
 from apiservice.provider import CustomMetricInfo, GroupResource
 from apiservice.selectors import EVERYTHING, parse_selector
 from bench import fleet
@@ -222,3 +223,24 @@ async def test_series_list_failed_at_start_is_503_then_retried_soon(
     finally:
         await stack.client.close()
         await proxy.stop()
+
+
+async def test_a_metric_found_once_follows_the_series_list_and_the_resources(
+    stack: Stack,
+) -> None:
+    service = SERVICES[0]
+    assert await _waiting(stack, service) == _expected(service)
+    registry, objects = stack.provider.registry, stack.provider.objects
+    served, mapper = registry.custom, objects.mapper
+    # A relist that no longer lists the metric (the registry is replaced whole): 404.
+    registry.custom = {k: v for k, v in served.items() if k.metric != WAITING.metric}
+    with pytest.raises(NotFound):
+        await _waiting(stack, service)
+    registry.custom = served
+    assert await _waiting(stack, service) == _expected(service)
+    # Resources discovered again without pods: not served either.
+    objects.mapper = ResourceMapper(r for r in mapper if r.resource != "pods")
+    with pytest.raises(InternalError):  # as PA: listing an unknown resource fails first
+        await _waiting(stack, service)
+    with pytest.raises(NotFound):
+        await stack.provider.get_metric_by_name(service.namespace, "x", WAITING, EVERYTHING)
