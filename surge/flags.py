@@ -44,7 +44,10 @@ def _bool(text: str) -> bool:
         return True
     if text in ("0", "f", "F", "false", "FALSE", "False"):
         return False
-    raise argparse.ArgumentTypeError(f"not a boolean (true or false): {text!r}")
+    raise argparse.ArgumentTypeError(
+        "not a boolean (true or false; as Go's ParseBool also 1/0, t/f, T/F, TRUE/FALSE, "
+        f"True/False): {text!r}"
+    )
 
 
 def _port(text: str) -> int:
@@ -366,7 +369,8 @@ def _auth_flags(p: argparse.ArgumentParser) -> None:
         help="review a resource request for all namespaces and names first, then its "
         "namespace, then itself; an allowed broader answer covers it (the API reads an empty "
         "namespace or name as all). false: one review per request's own attributes, for an "
-        "authorizer that denies narrower scopes than it allows (default %(default)s)",
+        "authorizer that denies narrower scopes than it allows; the bare flag means true "
+        "(default %(default)s)",
     )
     a.add_argument(
         "--authorization-always-allow-paths",

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import fields, is_dataclass
 from typing import Any
 
+import pytest
+
 from autoscaler.simulation.command import SimulateOptions
 from surge.flags import build_parser
 from surge.options import (
@@ -193,3 +195,28 @@ def test_tune_help_shows_the_real_defaults() -> None:
         "--currency CURRENCY default CNY",
     ):
         assert shown in text, shown
+
+
+def test_a_boolean_flag_reads_go_parsebool_and_names_what_it_accepts(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """kube-apiserver style `--flag=value` booleans carry over: every spelling Go's
+    strconv.ParseBool reads, the bare flag as true, anything else a usage error listing them."""
+    parser = build_parser()
+    base = ["serve", "--config=r", "--prometheus-url=http://p"]
+
+    def broad(*flag: str) -> bool:
+        return serve_options(parser.parse_args([*base, *flag])).auth.broad_reviews
+
+    for spelling in ("1", "t", "T", "true", "TRUE", "True"):
+        assert broad(f"--authorization-broad-reviews={spelling}") is True, spelling
+    for spelling in ("0", "f", "F", "false", "FALSE", "False"):
+        assert broad(f"--authorization-broad-reviews={spelling}") is False, spelling
+    assert broad("--authorization-broad-reviews=false", "--authorization-broad-reviews") is True
+    with pytest.raises(SystemExit) as exited:
+        parser.parse_args([*base, "--authorization-broad-reviews=yes"])
+    err = capsys.readouterr().err
+    assert exited.value.code == 2
+    assert "not a boolean (true or false; as Go's ParseBool also 1/0, t/f" in err
+    assert "'yes'" in err
+    assert "the bare flag means true (default true)" in _help("serve")
