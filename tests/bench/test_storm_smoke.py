@@ -7,6 +7,8 @@ from its cache).
 
 from __future__ import annotations
 
+import copy
+import io
 import json
 import subprocess
 import sys
@@ -14,7 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from rich.console import Console
 
+from bench import __main__ as bench_main
 from bench import fleet, kube, storm
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -182,3 +186,51 @@ def test_rules_for_more_metrics_extend_the_fleets_rules() -> None:
 def test_objects_file_reads_back() -> None:
     objects = fleet.objects(fleet.fleet(2, 3, 2))
     assert kube.read_objects(kube.objects_lines(objects)) == objects
+
+
+def test_targets_say_their_scale_and_do_not_apply_at_another(result: dict[str, Any]) -> None:
+    assert result["targets_for"] == {"hpas": 5000, "metrics": 2, "namespaces": 500}
+    assert not storm.at_target_scale(result["run"])
+    assert all(t["met"] is None for t in result["targets"])
+    assert any(t["value"] is not None for t in result["targets"])
+    # At the targets' scale the same figures are judged.
+    judged = storm.targets(result["modes"], applies=True)
+    assert [t["value"] for t in judged] == [t["value"] for t in result["targets"]]
+    assert all(isinstance(t["met"], bool) for t in judged)
+    assert storm.at_target_scale({"hpas": 5000, "metrics": 2, "namespaces": 500, "syncs": 3})
+
+
+def test_the_freshness_allowance_is_the_one_too_old_uses(result: dict[str, Any]) -> None:
+    assert result["modes"]["surge"]["freshness_allowance_s"] == storm.TIMESTAMP_RESOLUTION_S
+    for mode in ("naive", "bare", "prometheus-adapter"):
+        assert result["modes"][mode]["freshness_allowance_s"] is None, mode
+
+
+def test_the_table_shows_answers_bound_and_targets_scale(result: dict[str, Any]) -> None:
+    out = io.StringIO()
+    console = Console(file=out, width=250)
+    for part in storm.render(result):
+        console.print(part)
+    text = out.getvalue()
+    answers = next(line for line in text.splitlines() if "answers wrong / failed / too old" in line)
+    cells = [c.strip() for c in answers.split("│")[2:6]]
+    assert cells == ["0 / 0 / 0", "0 / 0 / -", "0 / 0 / -", "0 / 0 / -"]
+    bound = next(line for line in text.splitlines() if "freshness bound" in line)
+    assert "1 + 1" in bound  # 10 s / 10, plus the timestamps' whole second
+    assert text.count("n/a at this scale") == len(result["targets"])
+
+
+def test_a_wrong_answer_fails_the_run_naming_the_mode(
+    result: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert bench_main.storm_status(result, storm.MODES) == 0
+    assert capsys.readouterr().err == ""
+    wrong = copy.deepcopy(result)
+    wrong["modes"]["naive"]["wrong"] = 2
+    assert bench_main.storm_status(wrong, storm.MODES) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "naive (2 of" in err and "surge" not in err
+    missing = copy.deepcopy(result)
+    missing["modes"]["bare"] = None
+    assert bench_main.storm_status(missing, storm.MODES) == 1
+    assert bench_main.storm_status(missing, ("surge", "naive")) == 0
