@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import sys
 from collections.abc import Callable, Coroutine, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bench import controller, forecast, kube, shared, storm, tune
 from surge.demo.localprom import PrometheusError
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 def _positive_int(text: str) -> int:
@@ -235,10 +239,16 @@ def _controller(args: argparse.Namespace) -> int:
     return 1 if any(result["adapters"][a] is None for a in args.adapters) else 0
 
 
-def _log(text: str) -> None:
+@functools.cache
+def _errors() -> Console:
+    """One console on stderr for a run's progress and its errors."""
     from rich.console import Console
 
-    Console(stderr=True).log(text)
+    return Console(stderr=True)
+
+
+def _log(text: str) -> None:
+    _errors().log(text)
 
 
 def _run(
@@ -250,7 +260,7 @@ def _run(
     """A run that starts processes: its result printed, or the exit status it ended with."""
     from rich.console import Console
 
-    errors = Console(stderr=True)
+    errors = _errors()
     try:
         result = asyncio.run(run)
     except KeyboardInterrupt:
