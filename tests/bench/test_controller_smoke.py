@@ -74,7 +74,14 @@ def test_the_controllers_own_metrics_are_read(result: dict[str, Any]) -> None:
         for key in ("reconcile_mean_ms", "reconcile_p99_ms", "computation_mean_ms"):
             assert figures[key] > 0, (name, key)
         assert figures["queue_depth_max"] is not None and figures["queue_depth_max"] >= 0
-        for key in ("adapter_cpu_s", "rss_mb", "prometheus_cpu_s", "controller_cpu_s"):
+        for key in (
+            "adapter_cpu_s",
+            "rss_mb",
+            "prometheus_cpu_s",
+            "kube_apiserver_cpu_s",
+            "etcd_cpu_s",
+            "controller_cpu_s",
+        ):
             assert figures[key] > 0, (name, key)
 
 
@@ -87,6 +94,14 @@ def test_surge_batches_where_prometheus_adapter_queries_per_request(
         pa["computations_per_sync"], abs=IN_FLIGHT / pa["syncs"] + 0.2
     )
     assert 0 < surge["queries_per_sync"] < pa["queries_per_sync"]
+    # prometheus-adapter lists the pods of each Pods-metric request through kube-apiserver;
+    # Surge selects them from its watched index.
+    pods_per_sync = pa["computation_by_type"]["Pods"]["count"] / pa["syncs"]
+    assert pa["pod_lists_per_sync"] == pytest.approx(pods_per_sync, abs=IN_FLIGHT / pa["syncs"])
+    assert surge["pod_lists_per_sync"] == 0
+    # Each (namespace, object, metric) is a review key of prometheus-adapter's, expired by
+    # the next sync; Surge's broad reviews cover them all with one per resource and metric.
+    assert 0 < surge["reviews_per_sync"] < pa["reviews_per_sync"]
     assert result["ratios"]["queries_per_sync"] == pytest.approx(
         pa["queries_per_sync"] / surge["queries_per_sync"], rel=1e-2
     )
