@@ -1,9 +1,10 @@
 """The bare handler: the fastest answer any Python server here can give, for comparison.
 
 One aiohttp route answers every GET with the same precomputed MetricValueList over the
-same TLS setup as `surge serve` (surge.certs.server_context), with no routing, parsing,
-authentication or metrics. `python -m bench storm` measures Surge against it: what Surge
-loses to it is the cost of Surge's own work, not of aiohttp, TLS or the load generator.
+same TLS setup (surge.certs.server_context) and event loop (uvloop) as `surge serve`, with
+no routing, parsing, authentication or metrics. `python -m bench storm` measures Surge
+against it: what Surge loses to it is the cost of Surge's own work, not of aiohttp, TLS,
+the event loop or the load generator.
 
     python -m bench.bare --port PORT --tls-cert-file CERT --tls-private-key-file KEY
 """
@@ -16,6 +17,7 @@ import json
 import signal
 from pathlib import Path
 
+import uvloop
 from aiohttp import web
 
 from surge.certs import server_context
@@ -73,7 +75,7 @@ def main() -> None:
     parser.add_argument("--tls-cert-file", type=Path, required=True)
     parser.add_argument("--tls-private-key-file", type=Path, required=True)
     args = parser.parse_args()
-    asyncio.run(serve(args.port, args.tls_cert_file, args.tls_private_key_file))
+    uvloop.run(serve(args.port, args.tls_cert_file, args.tls_private_key_file))
 
 
 if __name__ == "__main__":

@@ -17,6 +17,8 @@ from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 
+import uvloop
+
 from surge.demo import data as demodata
 from surge.demo.localprom import LocalPrometheus, PrometheusError, backfill
 from surge.options import (
@@ -144,7 +146,7 @@ async def _demo(options: DemoOptions, workdir: Path, pods: list[str]) -> int:
 def demo(options: DemoOptions) -> int:
     workdir, pods = _prepare(options)
     try:
-        return asyncio.run(_demo(options, workdir, pods))
+        return uvloop.run(_demo(options, workdir, pods))  # serve's loop, as `surge serve`
     except PrometheusError as err:
         raise UsageError(str(err).splitlines()[0]) from None
     finally:
