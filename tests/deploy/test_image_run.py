@@ -34,8 +34,8 @@ from tests.deploy.test_image import FIRST_PARTY
 from tests.support.oracle import ConstantData
 
 SITE = "opt/surge/lib/python3.11/site-packages"
-# Bytes of files in the image (317 MB measured): deploy/README.md, "The image", says why.
-SIZE_BUDGET = 340_000_000
+# Bytes of files in the image (332 MB measured): deploy/README.md, "The image", says why.
+SIZE_BUDGET = 355_000_000
 
 
 @pytest.fixture(scope="module")
