@@ -26,13 +26,13 @@ import secrets
 import ssl
 import time
 import weakref
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import unquote
 
 from aiohttp import web
-from cachetools import TTLCache
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
@@ -323,26 +323,34 @@ async def read_configmap(kube: KubeCalls, source: TrustSource) -> None:
 
 
 class _Reviews:
-    """Cached, coalesced answers of one kind of review: one API call per key at a time."""
+    """Cached, coalesced answers of one kind of review: one API call per key at a time.
 
-    def __init__(
-        self, ttl_of: Callable[[Any], float], max_ttl_s: float, clock: Callable[[], float]
-    ) -> None:
+    At most _CACHE_SIZE answers, the least recently used dropped first; an expired one is
+    dropped when next looked up. (A plain ordered dict: cachetools' TTLCache cost a
+    request 2 us a lookup, a fifth of its authorization.)"""
+
+    def __init__(self, ttl_of: Callable[[Any], float], clock: Callable[[], float]) -> None:
         self._ttl_of = ttl_of
         self._clock = clock
-        self._cache: TTLCache[Hashable, tuple[float, Any]] = TTLCache(
-            _CACHE_SIZE, max(max_ttl_s, 1e-9), timer=clock
-        )
+        self._cache: OrderedDict[Hashable, tuple[float, Any]] = OrderedDict()
         self._pending: dict[Hashable, asyncio.Task[Any]] = {}
 
+    def cached(self, key: Hashable) -> tuple[float, Any] | None:
+        """(expiry, answer) while the answer is fresh; without a coroutine, for the usual
+        case of a request whose review is cached."""
+        entry = self._cache.get(key)
+        if entry is None:
+            return None
+        if entry[0] > self._clock():
+            self._cache.move_to_end(key)
+            return entry
+        del self._cache[key]
+        return None
+
     async def get(self, key: Hashable, fetch: Callable[[], Awaitable[Any]]) -> Any:
-        try:
-            expires, answer = self._cache[key]  # one lookup (`get` makes two)
-        except KeyError:
-            pass
-        else:
-            if expires > self._clock():
-                return answer
+        entry = self.cached(key)
+        if entry is not None:
+            return entry[1]
         task = self._pending.get(key)
         if task is None:
             # Its own task: a caller that gives up (timeout) does not fail the others.
@@ -359,6 +367,9 @@ class _Reviews:
         ttl = self._ttl_of(answer)
         if ttl > 0:
             self._cache[key] = (self._clock() + ttl, answer)
+            self._cache.move_to_end(key)
+            if len(self._cache) > _CACHE_SIZE:
+                self._cache.popitem(last=False)
         return answer
 
 
@@ -401,7 +412,7 @@ class TokenReviewer:
         self.kube = kube
         self.audiences = audiences
         self._key = secrets.token_bytes(32)
-        self._reviews = _Reviews(lambda _: ttl_s, ttl_s, clock)
+        self._reviews = _Reviews(lambda _: ttl_s, clock)
 
     async def review(self, token: str) -> UserInfo | None:
         key = hmac.new(self._key, token.encode("utf-8", "replace"), hashlib.sha256).hexdigest()
@@ -537,20 +548,20 @@ _METHOD_VERBS = {
 
 def request_attributes(method: str, path: str, query: Mapping[str, str]) -> Attributes:
     """RequestInfoFactory.NewRequestInfo for the /api and /apis prefixes."""
-    parts = [p for p in path.strip("/").split("/")] if path.strip("/") else []
-    plain = Attributes(method.lower(), path)
+    stripped = path.strip("/")
+    parts = stripped.split("/") if stripped else []
     if len(parts) < 3 or parts[0] not in ("api", "apis"):
-        return plain
+        return Attributes(method.lower(), path)
     rest = parts[1:]
     group = ""
     if parts[0] == "apis":
         if len(rest) < 3:
-            return plain
+            return Attributes(method.lower(), path)
         group, rest = rest[0], rest[1:]
     version, rest = rest[0], rest[1:]
     if rest[0] in _SPECIAL_VERBS:
-        if len(rest) < 2:
-            return plain  # Kubernetes fails such a path; as a path it gets a path's review
+        if len(rest) < 2:  # Kubernetes fails such a path; as a path it gets a path's review
+            return Attributes(method.lower(), path)
         verb, rest = rest[0], rest[1:]
     else:
         verb = _METHOD_VERBS.get(method, "")
@@ -680,11 +691,22 @@ def review_scopes(attrs: Attributes, broad: bool) -> Iterator[Attributes]:
         )
         return
     name = "" if attrs.name == "*" else attrs.name
-    yield Attributes(verb, "", True, group, version, "", resource, subresource, "")
+    yield _all_names(verb, group, version, "", resource, subresource)
     if namespace:
-        yield Attributes(verb, "", True, group, version, namespace, resource, subresource, "")
+        yield _all_names(verb, group, version, namespace, resource, subresource)
     if name:
         yield Attributes(verb, "", True, group, version, namespace, resource, subresource, name)
+
+
+@functools.lru_cache(maxsize=4096)
+def _all_names(
+    verb: str, group: str, version: str, namespace: str, resource: str, subresource: str
+) -> Attributes:
+    """A broad scope, made once: a client asks the same few again and again."""
+    return Attributes(verb, "", True, group, version, namespace, resource, subresource, "")
+
+
+_DENIED = Decision(False)
 
 
 class AccessReviewer:
@@ -710,17 +732,17 @@ class AccessReviewer:
     ) -> None:
         self.kube = kube
         self.broad = broad
-        self._reviews = _Reviews(
-            lambda d: allowed_ttl_s if d.allowed else denied_ttl_s,
-            max(allowed_ttl_s, denied_ttl_s),
-            clock,
-        )
+        self._reviews = _Reviews(lambda d: allowed_ttl_s if d.allowed else denied_ttl_s, clock)
 
     async def decide(self, user: UserInfo, attrs: Attributes) -> Decision:
-        decision = Decision(False)
+        decision = _DENIED
         for scope in review_scopes(attrs, self.broad):
-            ask = functools.partial(self._ask, user, scope)
-            decision = await self._reviews.get((user, scope), ask)
+            key = (user, scope)
+            cached = self._reviews.cached(key)
+            if cached is not None:
+                decision = cached[1]
+            else:
+                decision = await self._reviews.get(key, functools.partial(self._ask, user, scope))
             if decision.allowed:
                 break
         return decision

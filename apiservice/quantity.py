@@ -103,7 +103,11 @@ class Quantity:
     @classmethod
     def from_scaled(cls, value: int, scale: int, fmt: Format = Format.DECIMAL_SI) -> Quantity:
         """Go's NewScaledQuantity(value, scale): value x 10^scale."""
-        return cls(_decimal(value < 0, abs(value), scale), fmt)
+        negative, magnitude = value < 0, abs(value)
+        # Its printed form from the integers now, not from the Decimal when it is printed
+        # (a metric answer prints every value it makes: 2 us a value less).
+        text = _canonical(negative, magnitude, scale) if fmt is Format.DECIMAL_SI else None
+        return cls(_decimal(negative, magnitude, scale), fmt, text)
 
     @classmethod
     def parse(cls, text: str) -> Quantity:
@@ -252,7 +256,6 @@ def canonical(amount: Decimal, fmt: Format = Format.DECIMAL_SI) -> str:
     if amount == 0:
         return "0"
     negative, coefficient, exponent = _parts(amount)
-    sign = "-" if negative else ""
     if fmt is Format.BINARY_SI:
         integral = exponent >= 0 or coefficient % 10**-exponent == 0
         if -1024 < amount < 1024 or not integral:
@@ -263,7 +266,16 @@ def canonical(amount: Decimal, fmt: Format = Format.DECIMAL_SI) -> str:
             while number % 1024 == 0:
                 number //= 1024
                 power += 1
-            return f"{sign}{number}{_BINARY_SUFFIXES.get(power, '')}"
+            return f"{'-' if negative else ''}{number}{_BINARY_SUFFIXES.get(power, '')}"
+    return _canonical(negative, coefficient, exponent, fmt)
+
+
+def _canonical(
+    negative: bool, coefficient: int, exponent: int, fmt: Format = Format.DECIMAL_SI
+) -> str:
+    """The decimal forms of canonical(), from sign, coefficient and exponent."""
+    if coefficient == 0:
+        return "0"
     while coefficient % 10 == 0:
         coefficient //= 10
         exponent += 1
@@ -274,4 +286,4 @@ def canonical(amount: Decimal, fmt: Format = Format.DECIMAL_SI) -> str:
         suffix = _DECIMAL_SUFFIXES.get(exponent, "")
     else:
         suffix = f"e{exponent}" if exponent else ""
-    return f"{sign}{coefficient}{suffix}"
+    return f"{'-' if negative else ''}{coefficient}{suffix}"

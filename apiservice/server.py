@@ -274,32 +274,29 @@ def build_app(
     gate = InflightGate(limits.max_requests_inflight)
     deadlines = Deadlines(limits.request_timeout_s)
 
-    async def answer(request: web.Request, seen: dict[str, str]) -> web.Response:
-        if (request.content_length or 0) > limits.max_body_bytes:
-            raise RequestEntityTooLarge(limits.max_body_bytes)
-        if auth is not None:
-            await auth.check(request)
-        route = resolve(request.path)
-        if route is None:
-            raise NotFound(_PATH_NOT_FOUND, details={})
-        seen["kind"] = route.kind
-        if request.method != "GET":
-            raise MethodNotAllowed(_METHOD_NOT_ALLOWED, details={})
-        return await api.answer(route, request)
-
     async def handle(request: web.Request) -> web.Response:
         started = time.perf_counter()
-        seen = {"kind": "unknown"}
+        kind = "unknown"
         exempt = request.path in _HEALTH_PATHS
         if not exempt and not gate.enter():
             response = too_many_requests()
-            instruments.observe(request.method, "unknown", 429, time.perf_counter() - started)
+            instruments.observe(request.method, kind, 429, time.perf_counter() - started)
             return response
         task = asyncio.current_task()
         assert task is not None  # aiohttp runs every request in a task of its own
         clock = deadlines.begin(task)
         try:
-            response = await answer(request, seen)
+            if (request.content_length or 0) > limits.max_body_bytes:
+                raise RequestEntityTooLarge(limits.max_body_bytes)
+            if auth is not None:
+                await auth.check(request)
+            route = resolve(request.path)
+            if route is None:
+                raise NotFound(_PATH_NOT_FOUND, details={})
+            kind = route.kind
+            if request.method != "GET":
+                raise MethodNotAllowed(_METHOD_NOT_ALLOWED, details={})
+            response = await api.answer(route, request)
         except APIError as err:
             response = _json(types.status(err), status=err.code)
         except asyncio.CancelledError:
@@ -315,7 +312,7 @@ def build_app(
             if not exempt:
                 gate.leave()
         elapsed = time.perf_counter() - started
-        instruments.observe(request.method, seen["kind"], response.status, elapsed)
+        instruments.observe(request.method, kind, response.status, elapsed)
         return response
 
     app = web.Application(client_max_size=limits.max_body_bytes)

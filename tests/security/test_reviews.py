@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from multidict import CIMultiDict, CIMultiDictProxy
 
+from apiservice import auth
 from apiservice.auth import (
     AccessReviewer,
     Attributes,
@@ -122,6 +123,30 @@ async def test_token_review_answers_and_caches_both_ways(
     clock.now += 0.2
     assert await tokens.review("good") is None
     assert kube_standin.review_calls["tokenreviews"] == 3
+
+
+async def test_review_cache_is_bounded_least_recently_used_first(
+    kube_standin: KubeStandin, kube: KubeCalls, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past its size the cache forgets the answer used longest ago; an expired answer is
+    asked again."""
+    monkeypatch.setattr(auth, "_CACHE_SIZE", 2)
+    for token in ("a", "b", "c"):
+        kube_standin.set_token(token, TokenUser(token))
+    clock = Clock(1000.0)
+    tokens = TokenReviewer(kube, ttl_s=10, clock=clock)
+
+    async def review(token: str) -> int:
+        """How many TokenReviews the API has received after this review."""
+        assert await tokens.review(token) == UserInfo(token)
+        return kube_standin.review_calls["tokenreviews"]
+
+    assert [await review(t) for t in ("a", "b", "a")] == [1, 2, 2]
+    assert await review("c") == 3  # full: "b" (used longest ago) is forgotten
+    assert [await review(t) for t in ("a", "c")] == [3, 3]
+    assert await review("b") == 4
+    clock.now += 10.1  # every answer expired
+    assert await review("b") == 5
 
 
 async def test_token_review_audiences(kube_standin: KubeStandin, kube: KubeCalls) -> None:

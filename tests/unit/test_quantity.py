@@ -21,6 +21,7 @@ from apiservice.quantity import (
     Format,
     Quantity,
     QuantityError,
+    canonical,
 )
 
 DSI, BSI, DEX = Format.DECIMAL_SI, Format.BINARY_SI, Format.DECIMAL_EXPONENT
@@ -335,6 +336,16 @@ def test_from_value(value: int, fmt: Format, printed: str) -> None:
 )
 def test_from_scaled(value: int, scale: int, printed: str) -> None:
     assert str(Quantity.from_scaled(value, scale)) == printed
+
+
+def test_a_made_quantity_prints_as_its_amount_does() -> None:
+    """from_scaled works out the printed form from its integers: it must be the one
+    canonical() reads from the Decimal, whatever the digits, zeros, sign and scale."""
+    values = [0, 1, 7, 10, 999, 1000, 1001, 123456789, 10**15, 2**63 - 1, -(2**63)]
+    for value in values + [-v for v in values]:
+        for scale in range(-12, 13):
+            quantity = Quantity.from_scaled(value, scale)
+            assert str(quantity) == canonical(quantity.amount), (value, scale)
 
 
 @pytest.mark.parametrize(

@@ -73,6 +73,11 @@ def test_encode_escapes_as_go_does() -> None:
         encode(text)
         == '{"k":"\\u003ca\\u003e \\u0026 b \\u2028\\u2029 é \\n\\t\\u0001"}\n'.encode()
     )
+    # each escape alone, in an ASCII body and in a wider one
+    assert encode({"k": "a&b"}) == b'{"k":"a\\u0026b"}\n'
+    assert encode({"k": "a>b"}) == b'{"k":"a\\u003eb"}\n'
+    assert encode({"k": "é\u2029"}) == '{"k":"é\\u2029"}\n'.encode()
+    assert encode({"k": "é"}) == '{"k":"é"}\n'.encode()
 
 
 def test_unknown_custom_version_is_refused() -> None:
