@@ -475,7 +475,7 @@ class Authenticator:
         self.tokens = tokens
         self._peers: weakref.WeakKeyDictionary[ssl.SSLObject, _Peer] = weakref.WeakKeyDictionary()
 
-    def _peer(self, request: web.Request, trust: ClientTrust) -> _Peer | None:
+    def _peer(self, request: web.BaseRequest, trust: ClientTrust) -> _Peer | None:
         """The connection's certificate as `trust` reads it; None without one."""
         transport = request.transport
         tls = transport.get_extra_info("ssl_object") if transport is not None else None
@@ -488,7 +488,7 @@ class Authenticator:
             self._peers[tls] = known
         return known
 
-    async def authenticate(self, request: web.Request) -> UserInfo:
+    async def authenticate(self, request: web.BaseRequest) -> UserInfo:
         """The caller, or Unauthorized."""
         trust = self.trust.current
         peer = self._peer(request, trust)
@@ -786,7 +786,7 @@ class DelegatedAuth:
         self.always_allow_paths = always_allow_paths
         self.always_allow_groups = frozenset(always_allow_groups)
 
-    async def check(self, request: web.Request) -> UserInfo | None:
+    async def check(self, request: web.BaseRequest) -> UserInfo | None:
         """Raise Unauthorized, Forbidden or ServiceUnavailable unless the request may go on.
         None for a path everyone may reach."""
         if path_allowed(self.always_allow_paths, request.path):

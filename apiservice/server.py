@@ -12,7 +12,7 @@ import functools
 import logging
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -53,6 +53,8 @@ AUTH_REQUIRED = (
     "(--insecure-skip-auth) to run without it"
 )
 LIMITS = web.AppKey("limits", Limits)
+Handler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
+HANDLER: web.AppKey[Handler] = web.AppKey("handler")
 # Kubernetes' own answers for paths and methods it does not serve, `"details":{}` included.
 _PATH_NOT_FOUND = "the server could not find the requested resource"
 _METHOD_NOT_ALLOWED = "the server does not allow this method on the requested resource"
@@ -147,7 +149,7 @@ class _API:
         self.registry = registry
         self.resources = resources
 
-    async def answer(self, route: Route, request: web.Request) -> web.Response:
+    async def answer(self, route: Route, request: web.BaseRequest) -> web.Response:
         match route:
             case CustomMetric():
                 return await self.custom(route, request)
@@ -165,7 +167,7 @@ class _API:
                 headers = {"Content-Type": CONTENT_TYPE_LATEST}
                 return web.Response(body=generate_latest(self.registry), headers=headers)
 
-    async def custom(self, route: CustomMetric, request: web.Request) -> web.Response:
+    async def custom(self, route: CustomMetric, request: web.BaseRequest) -> web.Response:
         # Kubernetes decodes the list options (labelSelector) before it looks at anything else.
         selector = parse_selector(request.query.get("labelSelector"))
         metric_selector = parse_selector(request.query.get("metricLabelSelector"))
@@ -183,14 +185,16 @@ class _API:
             values = [value]
         return _json(types.metric_value_list(values, route.version))
 
-    async def external(self, route: ExternalMetric, request: web.Request) -> web.Response:
+    async def external(self, route: ExternalMetric, request: web.BaseRequest) -> web.Response:
         metric_selector = parse_selector(request.query.get("labelSelector"))
         values = await self.provider.get_external_metric(
             route.namespace, metric_selector, ExternalMetricInfo(route.metric)
         )
         return _json(types.external_metric_value_list(values))
 
-    async def resource_metrics(self, route: ResourceMetrics, request: web.Request) -> types.JSON:
+    async def resource_metrics(
+        self, route: ResourceMetrics, request: web.BaseRequest
+    ) -> types.JSON:
         if self.resources is None:
             raise NotFound(_PATH_NOT_FOUND, details={})
         return await resource_metrics.answer(
@@ -206,7 +210,7 @@ class _API:
             return discovery.api_group(route.group)
         return discovery.api_resource_list(route.group, route.version, self.provider)
 
-    def openapi(self, route: OpenAPI, request: web.Request) -> web.Response:
+    def openapi(self, route: OpenAPI, request: web.BaseRequest) -> web.Response:
         if not _accepts_json(request.headers.get("Accept", "")):
             raise NotAcceptable("only the following media types are accepted: application/json")
         if route.version == "v2":
@@ -274,7 +278,7 @@ def build_app(
     gate = InflightGate(limits.max_requests_inflight)
     deadlines = Deadlines(limits.request_timeout_s)
 
-    async def handle(request: web.Request) -> web.Response:
+    async def handle(request: web.BaseRequest) -> web.Response:
         started = time.perf_counter()
         kind = "unknown"
         exempt = request.path in _HEALTH_PATHS
@@ -317,15 +321,19 @@ def build_app(
 
     app = web.Application(client_max_size=limits.max_body_bytes)
     app[LIMITS] = limits
+    app[HANDLER] = handle
     app.router.add_route("*", "/{path:.*}", handle)
     return app
 
 
 class APIServer:
-    """Serves an app on host:port, over TLS when given a context, until stopped.
+    """Serves an app of build_app on host:port, over TLS when given a context, until stopped.
 
     Port 0 binds a free port; `port` tells which. `stop` lets requests in flight finish
-    (up to `shutdown_timeout` seconds) before it closes connections.
+    (up to `shutdown_timeout` seconds) before it closes connections. The app's handler is
+    served by aiohttp's low-level server, past the Application's router: the app has one
+    catch-all route (`routes.resolve` routes), so the router's prefix walk, regex match and
+    match info were a tenth of a request's CPU for nothing.
     """
 
     def __init__(
@@ -337,15 +345,17 @@ class APIServer:
         *,
         shutdown_timeout: float = 30.0,
     ) -> None:
-        limits = app.get(LIMITS) or Limits()
-        self._runner = web.AppRunner(
-            app, shutdown_timeout=shutdown_timeout, access_log=None, **limits.server_args()
-        )
+        self._handler = app[HANDLER]
+        self._limits = app.get(LIMITS) or Limits()
+        self._shutdown_timeout = shutdown_timeout
+        self._runner: web.ServerRunner | None = None
         self._host = host
         self._port = port
         self._ssl_context = ssl_context
 
     async def start(self) -> None:
+        server = web.Server(self._handler, access_log=None, **self._limits.server_args())
+        self._runner = web.ServerRunner(server, shutdown_timeout=self._shutdown_timeout)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self._host, self._port, ssl_context=self._ssl_context)
         await site.start()
@@ -353,7 +363,9 @@ class APIServer:
     @property
     def port(self) -> int:
         """The bound port; valid after start()."""
+        assert self._runner is not None, "start() first"
         return int(self._runner.addresses[0][1])
 
     async def stop(self) -> None:
-        await self._runner.cleanup()
+        if self._runner is not None:
+            await self._runner.cleanup()
