@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import functools
 import json
+import math
 import sys
 from collections.abc import Callable, Coroutine, Iterable
 from pathlib import Path
@@ -19,17 +20,33 @@ if TYPE_CHECKING:
 
 
 def _positive_int(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
 
 
 def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be above 0, got {text}")
+    """Above 0 and finite: every wait and loop of a run is bounded."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"must be above 0 and finite, got {text}")
     return value
+
+
+def _compression(text: str) -> str | float:
+    if text == "auto":
+        return text
+    try:
+        return _positive_float(text)
+    except argparse.ArgumentTypeError as err:
+        raise argparse.ArgumentTypeError(f"{err} (or auto)") from None
 
 
 def _modes(text: str) -> tuple[str, ...]:
@@ -52,6 +69,15 @@ def _adapters(text: str) -> tuple[str, ...]:
     return names
 
 
+_NAMESPACES = (
+    "namespaces the Deployments are spread over, at most one per HPA (default: %(default)s)"
+)
+_PA_BUILD_TIMEOUT = (
+    "seconds to wait for bench/build_prometheus_adapter.sh before prometheus-adapter is "
+    "left out (default: %(default)g)"
+)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -61,32 +87,61 @@ def _parser() -> argparse.ArgumentParser:
         description=storm.__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    s.add_argument("--hpas", type=_positive_int, default=500, help="HPAs (one per Deployment)")
-    s.add_argument("--metrics", type=_positive_int, default=2, help="metrics per HPA")
-    s.add_argument("--namespaces", type=_positive_int, default=50)
+    s.add_argument(
+        "--hpas",
+        type=_positive_int,
+        default=500,
+        help="HPAs, one per Deployment (default: %(default)s)",
+    )
+    s.add_argument(
+        "--metrics", type=_positive_int, default=2, help="metrics per HPA (default: %(default)s)"
+    )
+    s.add_argument("--namespaces", type=_positive_int, default=50, help=_NAMESPACES)
     s.add_argument(
         "--compress",
+        type=_compression,
         default="auto",
         help="time compression factor C: sync every 15s/C; Surge's --freshness, "
         "--max-staleness and --refresh-idle-after, and both servers' relist interval and "
         "SubjectAccessReview cache, divided by C; "
         f"auto: the largest whole C <= {storm.MAX_COMPRESSION} keeping the offered load "
-        f"under {storm.AUTO_RATE:g} req/s",
+        f"under {storm.AUTO_RATE:g} req/s (default: %(default)s)",
     )
-    s.add_argument("--syncs", type=_positive_int, default=3, help="measured syncs per mode")
     s.add_argument(
-        "--workers", type=_positive_int, default=storm.HPA_WORKERS, help="HPA controller workers"
+        "--syncs",
+        type=_positive_int,
+        default=3,
+        help="measured syncs per mode (default: %(default)s)",
     )
-    s.add_argument("--concurrency", type=_positive_int, default=16, help="closed-loop connections")
-    s.add_argument("--loop-seconds", type=_positive_float, default=3.0, help="closed-loop duration")
     s.add_argument(
-        "--modes", type=_modes, default=storm.MODES, help=f"subset of {','.join(storm.MODES)}"
+        "--workers",
+        type=_positive_int,
+        default=storm.HPA_WORKERS,
+        help="HPA controller workers (default: %(default)s)",
+    )
+    s.add_argument(
+        "--concurrency",
+        type=_positive_int,
+        default=16,
+        help="closed-loop connections (default: %(default)s)",
+    )
+    s.add_argument(
+        "--loop-seconds",
+        type=_positive_float,
+        default=3.0,
+        help="closed-loop seconds (default: %(default)s)",
+    )
+    s.add_argument(
+        "--modes",
+        type=_modes,
+        default=storm.MODES,
+        help=f"subset of {','.join(storm.MODES)} (default: all)",
     )
     s.add_argument(
         "--pa-build-timeout",
         type=_positive_float,
         default=360.0,
-        help="seconds to wait for bench/build_prometheus_adapter.sh before PA is null",
+        help=_PA_BUILD_TIMEOUT,
     )
     s.add_argument(
         "--kube",
@@ -109,18 +164,28 @@ def _parser() -> argparse.ArgumentParser:
         description=controller.__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    c.add_argument("--hpas", type=_positive_int, default=1000, help="HPAs (one per Deployment)")
-    c.add_argument("--metrics", type=_positive_int, default=2, help="metrics per HPA")
-    c.add_argument("--namespaces", type=_positive_int, default=100)
+    c.add_argument(
+        "--hpas",
+        type=_positive_int,
+        default=1000,
+        help="HPAs, one per Deployment (default: %(default)s)",
+    )
+    c.add_argument(
+        "--metrics", type=_positive_int, default=2, help="metrics per HPA (default: %(default)s)"
+    )
+    c.add_argument("--namespaces", type=_positive_int, default=100, help=_NAMESPACES)
     c.add_argument(
         "--compress",
         type=_positive_float,
         default=1.0,
         help="time compression factor C: the controller syncs every 15s/C, Surge's durations "
-        "and both adapters' relist interval are divided by C",
+        "and both adapters' relist interval are divided by C (default: %(default)g)",
     )
     c.add_argument(
-        "--syncs", type=_positive_int, default=4, help="sync periods in each adapter's window"
+        "--syncs",
+        type=_positive_int,
+        default=4,
+        help="sync periods in each adapter's window (default: %(default)s)",
     )
     c.add_argument(
         "--adapters",
@@ -128,7 +193,9 @@ def _parser() -> argparse.ArgumentParser:
         default=controller.ADAPTERS,
         help="which adapters, in the order measured (default: surge,prometheus-adapter)",
     )
-    c.add_argument("--pa-build-timeout", type=_positive_float, default=360.0)
+    c.add_argument(
+        "--pa-build-timeout", type=_positive_float, default=360.0, help=_PA_BUILD_TIMEOUT
+    )
     c.add_argument("--workdir", type=Path, help="keep logs and data here (default: a temp dir)")
     c.add_argument("--json", action="store_true", help="print one JSON object")
     shared.add_parser(commands)
@@ -175,13 +242,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "controller":
         return _controller(args)
-    if args.compress == "auto":
-        compression = storm.auto_compression(args.hpas, args.metrics)
-    else:
-        try:
-            compression = _positive_float(args.compress)
-        except (ValueError, argparse.ArgumentTypeError):
-            parser.error(f"--compress: a factor above 0 or auto, not {args.compress!r}")
+    compression = (
+        storm.auto_compression(args.hpas, args.metrics)
+        if args.compress == "auto"
+        else args.compress
+    )
     scenario = storm.Scenario(
         hpas=args.hpas,
         metrics=args.metrics,
