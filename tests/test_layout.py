@@ -1,9 +1,12 @@
-"""The layout's one rule that code can check: no module imports a module that imports it
-back, directly or through others (imports inside functions count: they cycle as well)."""
+"""The layout's rules that code can check: no module imports a module that imports it
+back, directly or through others (imports inside functions count: they cycle as well); and
+the README's Layout section stays true: every path it names exists, and it names every
+package and every module of the command line."""
 
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -84,3 +87,44 @@ def test_no_module_imports_a_module_that_imports_it_back() -> None:
 
 def test_the_check_sees_a_cycle() -> None:
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def _layout_rows() -> list[tuple[list[str], list[str]]]:
+    """The README's Layout table: each row's paths (first cell) and the names its
+    description gives in backquotes."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("\n## Layout\n") :]
+    section = section[: section.index("\n## ", 1)]
+    rows = [line.strip("|").split(" | ", 1) for line in section.splitlines()]
+    return [
+        (re.findall(r"`([^`]+)`", where), re.findall(r"`([^`\s]+)`", what))
+        for where, what in (row for row in rows if len(row) == 2 and "`" in row[0])
+    ]
+
+
+def test_every_path_the_layout_names_exists() -> None:
+    rows = _layout_rows()
+    assert rows
+    for wheres, names in rows:
+        for where in wheres:
+            assert (ROOT / where).exists(), where
+        folders = [ROOT / w for w in wheres if (ROOT / w).is_dir()]
+        for name in names:
+            if "/" in name or name.endswith((".py", ".yaml", ".proto")):
+                # Named from the root, or anywhere below the row's folders.
+                tail = "/" + name.rstrip("/")
+                found = (ROOT / name).exists() or any(
+                    f"/{p.relative_to(ROOT)}".endswith(tail)
+                    for f in folders
+                    for p in f.rglob(Path(name).name)
+                )
+                assert found, f"{name} (row {wheres})"
+
+
+def test_every_package_and_every_command_module_is_in_the_layout() -> None:
+    rows = _layout_rows()
+    firsts = {where.rstrip("/") for wheres, _ in rows for where in wheres}
+    assert set(PACKAGES) | {"deploy", "docs"} <= firsts
+    surge_row = next(names for wheres, names in rows if wheres == ["surge/"])
+    modules = {p.name for p in (ROOT / "surge").glob("*.py")} - {"__init__.py", "__main__.py"}
+    assert modules - set(surge_row) == set()
