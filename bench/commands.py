@@ -416,6 +416,16 @@ def cases(work: Workspace) -> list[Case]:
             2,
             "--metrics-relist-interval",
         ),
+        *(
+            Case(
+                f"{verb}, {flag} not above 0",
+                (*argv, "--prometheus-url", dead, "--objects", objects, f"{flag}=0s"),
+                2,
+                f"surge {verb}: {flag} must be above 0",
+            )
+            for verb, argv in (("serve", serve), ("query", (*query, PODS_PATH)))
+            for flag in ("--metrics-relist-interval", "--metrics-max-age")
+        ),
         Case(
             "serve, cert dir is a file",
             (*serve, "--prometheus-url", dead, "--objects", objects, f"--cert-dir={work.objects}"),

@@ -215,6 +215,12 @@ def _forecaster(
 @contextlib.asynccontextmanager
 async def backend(options: BackendOptions, *, watch: bool) -> AsyncIterator[Backend]:
     """Everything a provider needs, closed on exit. `watch` keeps an object index live."""
+    # Zero would relist in a tight loop (as prometheus-adapter's wait.Until would), and a
+    # negative max age asks Prometheus for series ending before they start.
+    if options.relist_interval_s <= 0:
+        raise UsageError("--metrics-relist-interval must be above 0")
+    if options.max_age_s is not None and options.max_age_s <= 0:
+        raise UsageError("--metrics-max-age must be above 0")
     registry = CollectorRegistry()
     config = adapter_config(options.config)
     prometheus = prometheus_client(options.prometheus)
