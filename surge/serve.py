@@ -62,9 +62,13 @@ def _tls_pair(serving: ServingOptions) -> tuple[Path, Path]:
 def _tls_settings(serving: ServingOptions) -> tuple[ssl.TLSVersion, str | None]:
     """The version floor and ciphers, checked before anything is loaded or generated."""
     try:
-        return min_version(serving.tls_min_version), openssl_ciphers(serving.tls_cipher_suites)
+        version = min_version(serving.tls_min_version)
     except TLSConfigError as err:
-        raise UsageError(f"--tls-*: {err}") from None
+        raise UsageError(f"--tls-min-version: {err}") from None
+    try:
+        return version, openssl_ciphers(serving.tls_cipher_suites)
+    except TLSConfigError as err:
+        raise UsageError(f"--tls-cipher-suites: {err}") from None
 
 
 def _tls_options(serving: ServingOptions) -> TLSOptions:

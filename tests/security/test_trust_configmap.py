@@ -184,7 +184,10 @@ def test_unreadable_configmap_stops_startup_with_one_line(
     [
         (["--authentication-kubeconfig=/nonexistent"], "cannot load the authentication"),
         (["--authorization-kubeconfig=/nonexistent"], "cannot load the authorization"),
-        (["--tls-cipher-suites=TLS_NOT_A_SUITE"], "unsupported cipher suite 'TLS_NOT_A_SUITE'"),
+        (
+            ["--tls-cipher-suites=TLS_NOT_A_SUITE"],
+            "--tls-cipher-suites: unsupported cipher suite 'TLS_NOT_A_SUITE'",
+        ),
         (["--client-ca-file=/nonexistent"], "cannot read --client-ca-file /nonexistent"),
     ],
 )
