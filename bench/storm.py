@@ -1220,7 +1220,7 @@ def render(result: dict[str, Any]) -> Iterator[Any]:
         f"Machine: {r['machine']['nproc']} CPUs, {r['machine']['cpu']}. Run took "
         f"{r['duration_s']:g}s.\nKubernetes API: {_KUBE_NAMES[r['kube']]}; both servers "
         f"relist series every {r['relist_s']:g}s, {r['metrics_max_age']} back, and "
-        "authorize each client certificate with SubjectAccessReviews there, cached "
+        "authorize the client (its certificate's user) with SubjectAccessReviews there, cached "
         f"{r['auth_cache_s']:g}s; Surge's reviews: {_REVIEWS[r['surge_reviews']]}."
     )
     flags = r["surge_flags"]
