@@ -418,13 +418,16 @@ def cases(work: Workspace) -> list[Case]:
         ),
         *(
             Case(
-                f"{verb}, {flag} not above 0",
-                (*argv, "--prometheus-url", dead, "--objects", objects, f"{flag}=0s"),
+                f"{verb}, {flag}",
+                (*argv, "--prometheus-url", dead, "--objects", objects, flag),
                 2,
-                f"surge {verb}: {flag} must be above 0",
+                f"surge {verb}: {says}",
             )
             for verb, argv in (("serve", serve), ("query", (*query, PODS_PATH)))
-            for flag in ("--metrics-relist-interval", "--metrics-max-age")
+            for flag, says in (
+                ("--metrics-relist-interval=0s", "--metrics-relist-interval must be above 0"),
+                ("--metrics-max-age=-1s", "--metrics-max-age must not be negative"),
+            )
         ),
         Case(
             "serve, cert dir is a file",

@@ -224,7 +224,7 @@ def backend_options(args: argparse.Namespace) -> BackendOptions:
             max_query_length=args.max_query_length,
         ),
         relist_interval_s=args.metrics_relist_interval,
-        max_age_s=args.metrics_max_age,
+        max_age_s=args.metrics_max_age or None,  # 0: the relist interval, as PA reads it
         kubeconfig=args.kubeconfig,
         objects=args.objects,
         forecast_config=args.forecast_config,

@@ -219,8 +219,8 @@ async def backend(options: BackendOptions, *, watch: bool) -> AsyncIterator[Back
     # negative max age asks Prometheus for series ending before they start.
     if options.relist_interval_s <= 0:
         raise UsageError("--metrics-relist-interval must be above 0")
-    if options.max_age_s is not None and options.max_age_s <= 0:
-        raise UsageError("--metrics-max-age must be above 0")
+    if options.max_age_s is not None and options.max_age_s < 0:
+        raise UsageError("--metrics-max-age must not be negative (0: the relist interval)")
     registry = CollectorRegistry()
     config = adapter_config(options.config)
     prometheus = prometheus_client(options.prometheus)

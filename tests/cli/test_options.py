@@ -114,6 +114,14 @@ def test_every_serve_flag_reaches_its_option() -> None:
         assert {k for k in got if got[k] != defaults[k]} == {option}, flag
 
 
+def test_a_max_age_of_zero_is_the_relist_interval_as_prometheus_adapter_reads_it() -> None:
+    base = ["serve", "--config=rules.yaml", "--prometheus-url=http://p"]
+    for command in (base, ["query", *base[1:], "/apis"]):
+        args = build_parser().parse_args([*command, "--metrics-max-age=0s"])
+        options = serve_options(args) if command[0] == "serve" else query_options(args)
+        assert options.backend.max_age_s is None
+
+
 def test_query_demo_simulate_and_tune_without_flags_are_the_options_defaults() -> None:
     parser = build_parser()
     query = parser.parse_args(["query", "--config=r", "--prometheus-url=http://p", "/apis"])
