@@ -26,13 +26,13 @@ import secrets
 import ssl
 import time
 import weakref
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import unquote
 
 from aiohttp import web
+from cachetools import LRUCache
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
@@ -326,23 +326,22 @@ class _Reviews:
     """Cached, coalesced answers of one kind of review: one API call per key at a time.
 
     At most _CACHE_SIZE answers, the least recently used dropped first; an expired one is
-    dropped when next looked up. (A plain ordered dict: cachetools' TTLCache cost a
-    request 2 us a lookup, a fifth of its authorization.)"""
+    dropped when next looked up. Each answer carries its own expiry (allowed and denied
+    answers live differently long), so an LRUCache rather than one TTL for all."""
 
     def __init__(self, ttl_of: Callable[[Any], float], clock: Callable[[], float]) -> None:
         self._ttl_of = ttl_of
         self._clock = clock
-        self._cache: OrderedDict[Hashable, tuple[float, Any]] = OrderedDict()
+        self._cache: LRUCache[Hashable, tuple[float, Any]] = LRUCache(_CACHE_SIZE)
         self._pending: dict[Hashable, asyncio.Task[Any]] = {}
 
     def cached(self, key: Hashable) -> tuple[float, Any] | None:
         """(expiry, answer) while the answer is fresh; without a coroutine, for the usual
         case of a request whose review is cached."""
-        entry = self._cache.get(key)
+        entry = self._cache.get(key)  # marks it used
         if entry is None:
             return None
         if entry[0] > self._clock():
-            self._cache.move_to_end(key)
             return entry
         del self._cache[key]
         return None
@@ -367,9 +366,6 @@ class _Reviews:
         ttl = self._ttl_of(answer)
         if ttl > 0:
             self._cache[key] = (self._clock() + ttl, answer)
-            self._cache.move_to_end(key)
-            if len(self._cache) > _CACHE_SIZE:
-                self._cache.popitem(last=False)
         return answer
 
 
