@@ -69,13 +69,38 @@ def _adapters(text: str) -> tuple[str, ...]:
     return names
 
 
-_NAMESPACES = (
-    "namespaces the Deployments are spread over, at most one per HPA (default: %(default)s)"
-)
-_PA_BUILD_TIMEOUT = (
-    "seconds to wait for bench/build_prometheus_adapter.sh before prometheus-adapter is "
-    "left out (default: %(default)g)"
-)
+def _fleet_arguments(p: argparse.ArgumentParser, *, hpas: int, namespaces: int) -> None:
+    """The fleet's size, as storm and controller both take it."""
+    p.add_argument(
+        "--hpas",
+        type=_positive_int,
+        default=hpas,
+        help="HPAs, one per Deployment (default: %(default)s)",
+    )
+    p.add_argument(
+        "--metrics", type=_positive_int, default=2, help="metrics per HPA (default: %(default)s)"
+    )
+    p.add_argument(
+        "--namespaces",
+        type=_positive_int,
+        default=namespaces,
+        help="namespaces the Deployments are spread over, at most one per HPA "
+        "(default: %(default)s)",
+    )
+
+
+def _run_arguments(p: argparse.ArgumentParser) -> None:
+    """How a run against prometheus-adapter is set up and reported, as storm and controller
+    both take it."""
+    p.add_argument(
+        "--pa-build-timeout",
+        type=_positive_float,
+        default=360.0,
+        help="seconds to wait for bench/build_prometheus_adapter.sh before "
+        "prometheus-adapter is left out (default: %(default)g)",
+    )
+    p.add_argument("--workdir", type=Path, help="keep logs and data here (default: a temp dir)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -87,16 +112,7 @@ def _parser() -> argparse.ArgumentParser:
         description=storm.__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    s.add_argument(
-        "--hpas",
-        type=_positive_int,
-        default=500,
-        help="HPAs, one per Deployment (default: %(default)s)",
-    )
-    s.add_argument(
-        "--metrics", type=_positive_int, default=2, help="metrics per HPA (default: %(default)s)"
-    )
-    s.add_argument("--namespaces", type=_positive_int, default=50, help=_NAMESPACES)
+    _fleet_arguments(s, hpas=500, namespaces=50)
     s.add_argument(
         "--compress",
         type=_compression,
@@ -138,12 +154,6 @@ def _parser() -> argparse.ArgumentParser:
         help=f"subset of {','.join(storm.MODES)} (default: all)",
     )
     s.add_argument(
-        "--pa-build-timeout",
-        type=_positive_float,
-        default=360.0,
-        help=_PA_BUILD_TIMEOUT,
-    )
-    s.add_argument(
         "--kube",
         choices=kube.KUBES,
         help="the Kubernetes API every server reads: real (tests/e2e's kube-apiserver; the "
@@ -156,24 +166,14 @@ def _parser() -> argparse.ArgumentParser:
         help="Surge's SubjectAccessReviews: broad (its default: all namespaces and names "
         "first) or exact (each request's own, as prometheus-adapter asks them)",
     )
-    s.add_argument("--workdir", type=Path, help="keep logs and data here (default: a temp dir)")
-    s.add_argument("--json", action="store_true", help="print one JSON object")
+    _run_arguments(s)
     c = commands.add_parser(
         "controller",
         help="the real HPA controller with N HPAs through the aggregator: Surge, then PA",
         description=controller.__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    c.add_argument(
-        "--hpas",
-        type=_positive_int,
-        default=1000,
-        help="HPAs, one per Deployment (default: %(default)s)",
-    )
-    c.add_argument(
-        "--metrics", type=_positive_int, default=2, help="metrics per HPA (default: %(default)s)"
-    )
-    c.add_argument("--namespaces", type=_positive_int, default=100, help=_NAMESPACES)
+    _fleet_arguments(c, hpas=1000, namespaces=100)
     c.add_argument(
         "--compress",
         type=_positive_float,
@@ -193,11 +193,7 @@ def _parser() -> argparse.ArgumentParser:
         default=controller.ADAPTERS,
         help="which adapters, in the order measured (default: surge,prometheus-adapter)",
     )
-    c.add_argument(
-        "--pa-build-timeout", type=_positive_float, default=360.0, help=_PA_BUILD_TIMEOUT
-    )
-    c.add_argument("--workdir", type=Path, help="keep logs and data here (default: a temp dir)")
-    c.add_argument("--json", action="store_true", help="print one JSON object")
+    _run_arguments(c)
     shared.add_parser(commands)
     forecast.add_parser(commands)
     t = commands.add_parser(
